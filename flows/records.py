@@ -1,0 +1,49 @@
+"""Small value objects passed between stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class StageFailed(RuntimeError):
+    """A hard failure of one stage (not a bad document: those become rejections)."""
+
+    def __init__(self, stage: str, detail: str) -> None:
+        super().__init__(f"{stage} failed: {detail}")
+        self.stage = stage
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class FrontMatter:
+    """One document whose front matter parsed to a mapping."""
+
+    path: str
+    sha256: str
+    data: dict[str, Any]
+    body: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One document that could not be loaded, with where and why."""
+
+    path: str
+    stage: str
+    reason: str
+    line: int | None = None
+    col: int | None = None
+    sha256: str | None = None
+    excerpt: str | None = None
+
+    def location(self, display_path: str | None = None) -> str:
+        where = display_path or self.path
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.col is not None:
+                where += f":{self.col}"
+        return where
+
+    def __str__(self) -> str:
+        return f"{self.location()}: {self.reason}"

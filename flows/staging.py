@@ -1,0 +1,184 @@
+"""Parallel extract+normalize of file chunks into columnar (Arrow IPC) staging batches.
+
+Each worker process reads, hashes, parses and normalizes one chunk of files and writes the rows
+of every table as Arrow IPC files into ``<staging>/<batch>/``; only a small summary crosses the
+process boundary. The load stage then reads each batch back (memory-mapped) and merges it in
+one transaction. Memory stays flat however large the corpus is.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from flows.extract import read_document
+from flows.normalize import DocumentRows, normalize_document
+from flows.records import Rejection
+
+TS = pa.timestamp("us", tz="UTC")
+S = pa.string()
+I32 = pa.int32()
+
+# Staging schemas: the table's columns plus ``doc_index`` (position of the document in its
+# batch) so the load can pick one winner per article_id with all of its child rows.
+SCHEMAS: dict[str, pa.Schema] = {
+    "article": pa.schema(
+        [
+            ("doc_index", I32), ("article_id", S), ("canonical_url", S), ("title", S),
+            ("excerpt", S), ("category", S), ("type", S), ("published_at", TS),
+            ("original_url", S), ("web_url", S), ("amp_web_url", S), ("cdn_amp_web_url", S),
+            ("quality", I32), ("heat", I32), ("is_published", pa.bool_()), ("provider_id", S),
+            ("secured", S), ("body", S), ("extra", S), ("source_path", S), ("source_sha256", S),
+        ]
+    ),
+    "provider": pa.schema(
+        [("doc_index", I32), ("provider_id", S), ("domain", S), ("name", S),
+         ("name_observed_at", TS)]
+    ),
+    "image": pa.schema(
+        [
+            ("doc_index", I32), ("image_id", S), ("article_id", S), ("related_id", S),
+            ("position", I32), ("url", S), ("width", I32), ("height", I32),
+            ("is_cached", pa.bool_()), ("extra", S),
+        ]
+    ),
+    "related": pa.schema(
+        [
+            ("doc_index", I32), ("related_id", S), ("article_id", S), ("position", I32),
+            ("related_article_id", S), ("title", S), ("excerpt", S), ("published_at", TS),
+            ("original_url", S), ("web_url", S), ("amp_web_url", S), ("cdn_amp_web_url", S),
+            ("type", S), ("provider_id", S), ("quality", I32), ("extra", S),
+        ]
+    ),
+    "topic": pa.schema([("doc_index", I32), ("topic_id", S), ("name", S)]),
+    "article_topic": pa.schema(
+        [("doc_index", I32), ("article_id", S), ("topic_id", S), ("position", I32)]
+    ),
+    "rejection": pa.schema(
+        [("path", S), ("sha256", S), ("stage", S), ("reason", S), ("line", I32), ("col", I32),
+         ("excerpt", S)]
+    ),
+    "warning": pa.schema([("doc_index", I32), ("path", S), ("article_id", S), ("field", S), ("message", S)]),
+}  # fmt: skip
+
+_CHILDREN = {
+    "provider": "providers",
+    "image": "images",
+    "related": "related",
+    "topic": "topics",
+    "article_topic": "article_topics",
+}
+
+
+@dataclass(frozen=True)
+class ChunkSummary:
+    batch_dir: str
+    files: int
+    documents: int
+    rejected: int
+    warnings: int
+
+
+def build_tables(results: Sequence[DocumentRows | Rejection]) -> dict[str, pa.Table]:
+    """Columnar tables (staging shape) for one batch of per-document results."""
+    rows: dict[str, list[dict]] = {name: [] for name in SCHEMAS}
+    for doc_index, result in enumerate(results):
+        if isinstance(result, Rejection):
+            rows["rejection"].append(
+                {
+                    "path": result.path,
+                    "sha256": result.sha256,
+                    "stage": result.stage,
+                    "reason": result.reason,
+                    "line": result.line,
+                    "col": result.col,
+                    "excerpt": result.excerpt,
+                }
+            )
+            continue
+        rows["article"].append({"doc_index": doc_index, **result.article})
+        for table, attr in _CHILDREN.items():
+            rows[table].extend({"doc_index": doc_index, **r} for r in getattr(result, attr))
+        path, article_id = result.article["source_path"], result.article["article_id"]
+        rows["warning"].extend(
+            {"doc_index": doc_index, "path": path, "article_id": article_id, "field": f,
+             "message": m}
+            for f, m in result.warnings
+        )
+    return {name: pa.Table.from_pylist(rows[name], schema=SCHEMAS[name]) for name in SCHEMAS}
+
+
+def process_file(path: str, max_file_bytes: int) -> DocumentRows | Rejection:
+    """Extract and normalize one file; any unexpected error becomes a rejection."""
+    try:
+        doc = read_document(path, max_file_bytes)
+        if isinstance(doc, Rejection):
+            return doc
+        return normalize_document(doc)
+    except Exception as exc:  # one bad file must never stop the run
+        return Rejection(path, "normalize", f"unexpected {type(exc).__name__}: {exc}"[:500])
+
+
+def process_chunk(paths: Sequence[str], max_file_bytes: int, batch_dir: str) -> ChunkSummary:
+    """Worker entry point: one chunk of files -> one staged batch on disk."""
+    results = [process_file(p, max_file_bytes) for p in paths]
+    tables = build_tables(results)
+    write_batch(tables, Path(batch_dir))
+    return ChunkSummary(
+        batch_dir,
+        len(paths),
+        tables["article"].num_rows,
+        tables["rejection"].num_rows,
+        tables["warning"].num_rows,
+    )
+
+
+def write_batch(tables: dict[str, pa.Table], batch_dir: Path) -> None:
+    batch_dir.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        tmp = batch_dir / f"{name}.arrow.tmp"
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        tmp.replace(batch_dir / f"{name}.arrow")
+
+
+def read_batch(batch_dir: Path | str) -> dict[str, pa.Table]:
+    """Memory-map a staged batch back into Arrow tables."""
+    tables = {}
+    for name in SCHEMAS:
+        with pa.memory_map(str(Path(batch_dir) / f"{name}.arrow"), "r") as source:
+            tables[name] = pa.ipc.open_file(source).read_all()
+    return tables
+
+
+def chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def stage_files(
+    paths: Sequence[str],
+    staging_dir: Path,
+    *,
+    workers: int,
+    batch_size: int,
+    max_file_bytes: int,
+) -> Iterator[ChunkSummary]:
+    """Process all files in chunks of ``batch_size``, on ``workers`` processes, in input order."""
+    chunks = list(chunked(paths, batch_size))
+    dirs = [str(staging_dir / f"batch-{i:06d}") for i in range(len(chunks))]
+    if workers <= 1 or len(chunks) <= 1:
+        for chunk, batch_dir in zip(chunks, dirs, strict=True):
+            yield process_chunk(chunk, max_file_bytes, batch_dir)
+        return
+    # 'spawn' keeps workers free of the parent's threads and event loops (Prefect runs some).
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(
+            process_chunk, chunks, [max_file_bytes] * len(chunks), dirs, chunksize=1
+        )
