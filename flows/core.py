@@ -266,3 +266,17 @@ class _Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.into[self.stage] = time.perf_counter() - self.started
+
+
+def quality_by_provider(warehouse: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Rows of the ``quality_by_provider`` model (read-only)."""
+    conn = load_mod.connect(warehouse, read_only=True)
+    try:
+        sql = "select * from quality_by_provider"
+        if limit is not None:
+            sql += f" limit {int(limit)}"
+        cursor = conn.execute(sql)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        conn.close()

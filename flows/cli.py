@@ -1,0 +1,189 @@
+"""The ``newsflow`` command: parse args, call the core, print a summary, map errors to exit codes.
+
+Exit codes: 0 success (rejected documents are reported, not fatal); 1 failure, or ``--strict``
+with rejections; 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from flows import __version__
+from flows.records import StageFailed
+from flows.settings import DEFAULT_SOURCE, DEFAULT_WAREHOUSE, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+RUN_EXAMPLE = """\
+examples:
+  newsflow run                                   # seeds/articles -> warehouse/news.duckdb
+  newsflow run --source path/to/articles --warehouse out/x.duckdb
+  newsflow run --no-prefect --strict             # plain Python, exit 1 if anything is rejected
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsflow",
+        description="Load article front matter into a normalized DuckDB warehouse.",
+    )
+    parser.add_argument("--version", action="version", version=f"newsflow {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="extract, normalize and load articles, then build the SQL models",
+        description="Extract front matter from article files, normalize it, load it into "
+        "DuckDB and build the models in sql/models, as the Prefect flow 'ingest'.",
+        epilog=RUN_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "--source",
+        action="append",
+        type=Path,
+        metavar="PATH",
+        help=f"file or folder of .txt/.md/.markdown articles; repeatable "
+        f"(default: {_shown(DEFAULT_SOURCE)}, or NEWSFLOW_SOURCE)",
+    )
+    _add_warehouse(run)
+    run.add_argument("--workers", type=_positive, help="parser processes (default: all cores)")
+    run.add_argument("--batch-size", type=_positive, help="documents per load transaction")
+    run.add_argument(
+        "--max-file-bytes", type=_positive, help="files larger than this are rejected (4 MiB)"
+    )
+    run.add_argument("--strict", action="store_true", help="exit 1 if any document is rejected")
+    run.add_argument(
+        "--no-prefect",
+        action="store_true",
+        help="run the same stages as plain Python, without a Prefect flow run (quick checks)",
+    )
+    run.add_argument("--top", type=int, default=10, help="rows of quality_by_provider to print")
+    run.set_defaults(handler=cmd_run)
+    return parser
+
+
+def _add_warehouse(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--warehouse",
+        type=Path,
+        metavar="PATH",
+        help=f"DuckDB file (default: {_shown(DEFAULT_WAREHOUSE)}, or NEWSFLOW_WAREHOUSE)",
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _shown(path: Path) -> str:
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        sources=tuple(args.source) if args.source else None,
+        warehouse=args.warehouse,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        max_file_bytes=args.max_file_bytes,
+        strict=args.strict,
+    )
+    started = time.perf_counter()
+    if args.no_prefect:
+        from flows.core import run_ingest
+
+        summary = run_ingest(settings).to_dict()
+    else:
+        # The ephemeral Prefect API otherwise logs lock errors writing its telemetry row.
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        from flows.pipeline import ingest
+
+        summary = ingest(
+            sources=[str(s) for s in settings.sources],
+            warehouse=str(settings.warehouse),
+            workers=settings.workers,
+            batch_size=settings.batch_size,
+            max_file_bytes=settings.max_file_bytes,
+        )
+    print_summary(summary, time.perf_counter() - started)
+    print_quality(settings.warehouse, args.top)
+    if settings.strict and summary["files_rejected"]:
+        print(f"--strict: {summary['files_rejected']} document(s) rejected", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def print_summary(summary: dict[str, Any], elapsed: float) -> None:
+    print(f"newsflow run {summary['run_id']}: {summary['status']} in {elapsed:.2f} s")
+    print(f"warehouse: {summary['warehouse']}")
+    print(
+        f"files: {summary['files_seen']} seen = {summary['files_loaded']} loaded"
+        f" + {summary['files_unchanged']} unchanged + {summary['files_superseded']} superseded"
+        f" + {summary['files_rejected']} rejected; {summary['warnings']} warning(s)"
+    )
+    inserted, deleted = summary["rows_inserted"], summary["rows_deleted"]
+    print("rows:  " + ", ".join(
+        f"{table} {rows} (+{inserted.get(table, 0)} -{deleted.get(table, 0)})"
+        for table, rows in summary["table_rows"].items()
+    ))  # fmt: skip
+    print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds"].items()))
+    if summary["rejections"]:
+        shown = len(summary["rejections"])
+        print(f"rejected ({shown} of {summary['files_rejected']} shown):")
+        for rejection in summary["rejections"]:
+            print(f"  {rejection['location']}: {rejection['reason']}")
+
+
+def print_quality(warehouse: Path, top: int) -> None:
+    import pandas as pd
+
+    from flows.core import quality_by_provider
+
+    rows = quality_by_provider(warehouse, limit=top)
+    print(f"\nquality_by_provider (top {len(rows)}):")
+    if not rows:
+        print("  (no rows)")
+        return
+    frame = pd.DataFrame(rows).drop(columns=["provider_id"])
+    for column in ("first_published_at", "last_published_at"):
+        frame[column] = frame[column].map(lambda v: v.strftime("%Y-%m-%d") if v else "")
+    print(frame.to_string(index=False))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except ValueError as exc:
+        print(f"newsflow: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StageFailed as exc:
+        print(f"newsflow: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("newsflow: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # anything else: one line, not a traceback
+        print(f"newsflow: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
