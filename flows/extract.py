@@ -95,6 +95,8 @@ def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
         problem = exc.problem or exc.context or "invalid YAML"
         if mark is None:
             return reject(f"could not parse front matter: {problem}")
+        if yaml_text[mark.index : mark.index + 1] == "\t":
+            problem += " (a tab: YAML is indented with spaces)"
         # +2: mark lines are 0-based and the opening '---' is line 1 of the file.
         return reject(f"could not parse front matter: {problem}", mark.line + 2, mark.column + 1)
     except yaml.YAMLError as exc:
@@ -128,9 +130,8 @@ def split_front_matter(text: str) -> tuple[str, str | None]:
         raise FrontMatterMissing("front matter is not closed: no closing '---' line", 1)
     closing = _DELIMITER.search(text, first_end + 1)
     if closing is None:
-        raise FrontMatterMissing(
-            "front matter is not closed: no closing '---' line", text.count("\n") + 1
-        )
+        last_line = text.count("\n") + (0 if text.endswith("\n") else 1)
+        raise FrontMatterMissing("front matter is not closed: no closing '---' line", last_line)
     yaml_text = text[first_end + 1 : closing.start()]
     body = text[closing.end() + 1 :]
     return yaml_text, (body if body.strip() else None)

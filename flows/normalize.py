@@ -150,8 +150,9 @@ def to_int(value: Any, name: str, out: Collector) -> int | None:
             try:
                 number = float(text)
             except ValueError:
-                out.warn(name, f"expected a number, got text {value!r}; stored as NULL")
+                out.warn(name, f"expected a number, got text {value!r:.60}; stored as NULL")
                 return None
+        out.warn(name, f"number given as text {value!r:.60}; converted")
         return to_int(number, name, out)
     if isinstance(value, float):
         if math.isfinite(value) and value.is_integer():
@@ -168,10 +169,9 @@ def to_int(value: Any, name: str, out: Collector) -> int | None:
 def to_bool(value: Any, name: str, out: Collector) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE:
-        return True
-    if isinstance(value, str) and value.strip().lower() in _FALSE:
-        return False
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        out.warn(name, f"boolean given as text {value!r}; converted")
+        return value.strip().lower() in _TRUE
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     out.warn(name, f"expected true/false, got {value!r:.60}; stored as NULL")
@@ -181,22 +181,25 @@ def to_bool(value: Any, name: str, out: Collector) -> bool | None:
 def to_timestamp(value: Any, name: str, out: Collector) -> dt.datetime | None:
     if value is None:
         return None
-    if isinstance(value, dt.datetime):
-        stamp = value
-    elif isinstance(value, dt.date):
-        stamp = dt.datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
+    if isinstance(value, str):
+        text = value.strip()
         try:
-            stamp = dt.datetime.fromisoformat(value.strip())
+            value = dt.datetime.fromisoformat(text)
         except ValueError:
-            out.warn(name, f"not an ISO 8601 timestamp: {value!r:.60}; stored as NULL")
+            out.warn(name, f"not an ISO 8601 timestamp: {text!r:.60}; stored as NULL")
             return None
-    else:
-        out.warn(name, f"expected a timestamp, got {type(value).__name__}; stored as NULL")
-        return None
-    if stamp.tzinfo is None:
-        return stamp.replace(tzinfo=UTC)
-    return stamp.astimezone(UTC)
+        if len(text) <= len("2021-01-31"):
+            value = value.date()
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            out.warn(name, "timestamp has no UTC offset; UTC assumed")
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+    if isinstance(value, dt.date):
+        out.warn(name, "date without a time; midnight UTC assumed")
+        return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
+    out.warn(name, f"expected a timestamp, got {type(value).__name__}; stored as NULL")
+    return None
 
 
 def to_json(value: dict[str, Any]) -> str | None:

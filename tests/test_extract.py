@@ -1,0 +1,163 @@
+"""Extract: discovery, front-matter splitting, encodings, and every way a file can be bad."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flows.extract import (
+    SafeLoader,
+    discover_files,
+    parse_document,
+    read_document,
+    split_front_matter,
+)
+from flows.records import FrontMatter, Rejection, StageFailed
+from tests.conftest import CORPUS
+
+
+def test_uses_the_c_safe_loader() -> None:
+    assert SafeLoader is yaml.CSafeLoader
+
+
+def test_discover_is_recursive_sorted_and_filters_suffixes(tmp_path: Path) -> None:
+    for rel in ["b.md", "a.txt", "sub/c.markdown", "sub/d.MD", "e.json", ".hidden.txt",
+                ".git/x.txt", "sub/deeper/f.txt"]:  # fmt: skip
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("---\n---\n")
+    found = [p.relative_to(tmp_path).as_posix() for p in discover_files([tmp_path, tmp_path])]
+    assert found == ["a.txt", "b.md", "sub/c.markdown", "sub/d.MD", "sub/deeper/f.txt"]
+
+
+def test_discover_accepts_single_files_and_rejects_missing_sources(tmp_path: Path) -> None:
+    assert discover_files([CORPUS / "seed.txt"]) == [(CORPUS / "seed.txt").resolve()]
+    with pytest.raises(StageFailed, match="source not found: .*nope"):
+        discover_files([tmp_path / "nope"])
+
+
+def test_fixture_corpus_discovery_skips_other_suffixes() -> None:
+    names = [p.name for p in discover_files([CORPUS])]
+    assert names == [
+        "bom_crlf.md", "dashes_in_value.txt", "dup_early.txt", "dup_late.txt",
+        "missing_close.txt", "no_url.md", "notes.txt", "seed.txt", "tab_indent.txt",
+    ]  # fmt: skip
+
+
+def test_bom_and_crlf_are_tolerated_and_body_kept() -> None:
+    doc = read_document(CORPUS / "bom_crlf.md", 10_000)
+    assert isinstance(doc, FrontMatter)
+    assert doc.data["title"] == "BOM and CRLF"
+    assert doc.data["publishedDateTime"] == dt.datetime(
+        2021, 2, 3, 4, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=2))
+    )
+    assert doc.body == "First line of the body.\n\nSecond paragraph.\n"
+    # The hash is of the bytes on disk, BOM and CRLF included.
+    import hashlib
+
+    assert doc.sha256 == hashlib.sha256((CORPUS / "bom_crlf.md").read_bytes()).hexdigest()
+
+
+def test_dashes_inside_values_and_body_do_not_close_the_block() -> None:
+    doc = read_document(CORPUS / "dashes_in_value.txt", 10_000)
+    assert isinstance(doc, FrontMatter)
+    assert doc.data["title"] == "Markets --- a dash-heavy title"
+    assert doc.data["excerpt"] == "A quoted value with a line break --- continued, not a delimiter"
+    assert doc.body == "Body text with a line of dashes:\n--- not a delimiter either\n"
+
+
+def test_seed_document_has_no_body() -> None:
+    doc = read_document(CORPUS / "seed.txt", 10_000)
+    assert isinstance(doc, FrontMatter)
+    assert doc.body is None
+    assert sorted(doc.data) == sorted(
+        ["category", "title", "excerpt", "publishedDateTime", "originalUrl", "webUrl",
+         "ampWebUrl", "cdnAmpWebUrl", "type", "quality", "heat", "published", "provider",
+         "topics", "images", "related", "secured"]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "line", "col"),
+    [
+        (b"", "no front matter: the first line must be '---'", 1, 1),
+        (b"title: x\n", "no front matter: the first line must be '---'", 1, 1),
+        (b"---", "front matter is not closed: no closing '---' line", 1, 1),
+        (b"---\ntitle: x\nbody\n", "front matter is not closed: no closing '---' line", 3, 1),
+        (b"---\n---\n", "front matter is empty", 2, 1),
+        (b"---\n- a\n- b\n---\n", "front matter is a list, not a mapping of keys", 2, 1),
+        (b"---\njust text\n---\n", "front matter is a str, not a mapping of keys", 2, 1),
+        (
+            b"---\ntitle: ok\nprovider:\n\tname: x\n---\n",
+            "could not parse front matter: found character that cannot start any token "
+            "(a tab: YAML is indented with spaces)",
+            4,
+            1,
+        ),
+        (
+            b'---\ntitle: "unterminated\n---\n',
+            "could not parse front matter: found unexpected end of stream",
+            3,
+            1,
+        ),
+        (b"---\na: 1\n\xff\xfe\n---\n", "file is not valid UTF-8 (byte 0xff)", 3, 1),
+        (b"---\na: \x00\n---\n", "file looks binary (contains NUL bytes)", 1, 1),
+    ],
+)
+def test_bad_documents_become_rejections_with_location(
+    raw: bytes, reason: str, line: int, col: int
+) -> None:
+    result = parse_document("x.txt", raw)
+    assert isinstance(result, Rejection)
+    assert (result.path, result.stage, result.reason, result.line, result.col) == (
+        "x.txt", "extract", reason, line, col,
+    )  # fmt: skip
+    assert result.sha256 is not None
+
+
+def test_python_object_tags_are_refused_not_constructed() -> None:
+    raw = b"---\nx: !!python/object/apply:os.system ['echo pwned']\n---\n"
+    result = parse_document("evil.txt", raw)
+    assert isinstance(result, Rejection)
+    assert result.reason.startswith("could not parse front matter: could not determine a constructor")
+    assert (result.line, result.col) == (2, 4)
+
+
+def test_oversized_and_unreadable_files(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"---\ntitle: x\n---\n" + b"y" * 100)
+    result = read_document(big, 50)
+    assert isinstance(result, Rejection)
+    assert "larger than the limit of 50 bytes" in result.reason
+    dangling = tmp_path / "gone.txt"
+    os.symlink(tmp_path / "missing-target", dangling)
+    result = read_document(dangling, 1000)
+    assert isinstance(result, Rejection)
+    assert result.reason == "could not read file: No such file or directory"
+
+
+def test_split_front_matter_tolerates_trailing_blanks_on_delimiters() -> None:
+    assert split_front_matter("---  \na: 1\n--- \nbody\n") == ("a: 1\n", "body\n")
+    assert split_front_matter("---\na: 1\n---") == ("a: 1\n", None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_give_front_matter_or_rejection(raw: bytes) -> None:
+    result = parse_document("fuzz.txt", raw)
+    assert isinstance(result, FrontMatter | Rejection)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_after_an_opening_delimiter_never_crashes(text: str) -> None:
+    result = parse_document("fuzz.txt", ("---\n" + text + "\n---\n").encode("utf-8", "replace"))
+    assert isinstance(result, FrontMatter | Rejection)
+    if isinstance(result, FrontMatter):
+        assert isinstance(result.data, dict)

@@ -1,0 +1,214 @@
+"""Load: exact rows in DuckDB, idempotence, replacement of child rows, winners, atomicity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from flows.core import RunSummary, run_ingest
+from flows.load import connect, load_batch
+from flows.records import StageFailed
+from flows.settings import Settings
+from flows.staging import build_tables, process_file
+from tests import golden_seed
+from tests.conftest import CORPUS, SEED, query, table_contents
+
+UTC = dt.UTC
+ARTICLE_ID = golden_seed.ARTICLE["article_id"]
+
+
+def test_seed_rows_in_the_warehouse_are_exact(fixture_run: tuple[Settings, RunSummary]) -> None:
+    settings, _ = fixture_run
+    wh = settings.warehouse
+    [article] = query(wh, "select * from article where article_id = ?", [ARTICLE_ID])
+    assert article == {**golden_seed.ARTICLE, "source_path": SEED.as_posix()}
+    related = query(wh, "select * from related where article_id = ? order by position", [ARTICLE_ID])
+    assert related == golden_seed.RELATED
+    images = query(
+        wh, "select * from image where article_id = ? order by related_id nulls first", [ARTICLE_ID]
+    )
+    assert images == golden_seed.IMAGES
+    topics = query(
+        wh,
+        "select topic.* from article_topic join topic on topic.topic_id = article_topic.topic_id "
+        "where article_topic.article_id = ? order by article_topic.position",
+        [ARTICLE_ID],
+    )
+    assert topics == golden_seed.TOPICS
+    assert query(
+        wh, "select * from article_topic where article_id = ? order by position", [ARTICLE_ID]
+    ) == golden_seed.ARTICLE_TOPICS
+    providers = query(
+        wh,
+        "select * from provider where provider_id in (select unnest(?)) order by provider_id",
+        [[p["provider_id"] for p in golden_seed.PROVIDERS]],
+    )
+    assert providers == sorted(golden_seed.PROVIDERS, key=lambda p: p["provider_id"])
+
+
+def test_fixture_run_accounting(fixture_run: tuple[Settings, RunSummary]) -> None:
+    settings, summary = fixture_run
+    assert summary.status == "success"
+    assert (summary.files_seen, summary.files_loaded, summary.files_unchanged,
+            summary.files_superseded, summary.files_rejected) == (9, 4, 0, 1, 4)  # fmt: skip
+    assert summary.table_rows == {
+        "provider": 5, "article": 4, "related": 3, "image": 6, "topic": 6, "article_topic": 8,
+    }  # fmt: skip
+    [run] = query(settings.warehouse, "select * from etl.run")
+    assert (run["status"], run["files_seen"], run["files_loaded"], run["files_rejected"]) == (
+        "success", 9, 4, 4,
+    )  # fmt: skip
+    rejections = query(
+        settings.warehouse,
+        "select regexp_extract(path, '[^/]+$') as file, stage, reason, line, col "
+        "from etl.rejection order by file",
+    )
+    assert rejections == [
+        {"file": "missing_close.txt", "stage": "extract", "line": 3, "col": 1,
+         "reason": "front matter is not closed: no closing '---' line"},
+        {"file": "no_url.md", "stage": "normalize", "line": None, "col": None,
+         "reason": "no webUrl or originalUrl: an article needs a URL to be identified"},
+        {"file": "notes.txt", "stage": "extract", "line": 1, "col": 1,
+         "reason": "no front matter: the first line must be '---'"},
+        {"file": "tab_indent.txt", "stage": "extract", "line": 5, "col": 1,
+         "reason": "could not parse front matter: found character that cannot start any token "
+                   "(a tab: YAML is indented with spaces)"},
+    ]  # fmt: skip
+    warnings = query(
+        settings.warehouse,
+        "select regexp_extract(path, '[^/]+$') as file, field from etl.warning order by file, field",
+    )
+    assert warnings == [
+        {"file": "dashes_in_value.txt", "field": f}
+        for f in ["images[1].width", "images[2].url", "published", "publishedDateTime", "quality"]
+    ]
+
+
+def test_newest_copy_of_a_shared_url_wins(fixture_run: tuple[Settings, RunSummary]) -> None:
+    settings, _ = fixture_run
+    [article] = query(
+        settings.warehouse,
+        "select title, quality, is_published, regexp_extract(source_path, '[^/]+$') as file "
+        "from article where canonical_url = 'https://example.com/quantum-chip'",
+    )
+    assert article == {"title": "Quantum chip announced (updated)", "quality": 55,
+                       "is_published": True, "file": "dup_late.txt"}  # fmt: skip
+    images = query(
+        settings.warehouse,
+        "select url from image join article using (article_id) "
+        "where canonical_url = 'https://example.com/quantum-chip'",
+    )
+    assert images == [{"url": "https://example.com/q3.jpg"}]
+    [provider] = query(settings.warehouse, "select * from provider where domain = 'example.com'")
+    assert provider["name"] == "Example News Ltd"
+
+
+@pytest.mark.parametrize("order", [("dup_early.txt", "dup_late.txt"), ("dup_late.txt", "dup_early.txt")])
+def test_winner_does_not_depend_on_arrival_order(
+    order: tuple[str, str], copy_corpus: Callable[..., Path], make_settings: Callable[..., Settings]
+) -> None:
+    first = copy_corpus(order[0], into="first")
+    second = copy_corpus(order[1], into="second")
+    settings = make_settings(first)
+    run_ingest(settings)
+    summary = run_ingest(make_settings(first, second))
+    rows = query(settings.warehouse, "select title, quality from article")
+    assert rows == [{"title": "Quantum chip announced (updated)", "quality": 55}]
+    assert query(settings.warehouse, "select url from image order by url") == [
+        {"url": "https://example.com/q3.jpg"}
+    ]
+    assert summary.files_superseded == 1
+
+
+def test_second_run_changes_nothing(
+    copy_corpus: Callable[..., Path], make_settings: Callable[..., Settings]
+) -> None:
+    src = CORPUS
+    settings = make_settings(src, batch_size=2)
+    first = run_ingest(settings)
+    before = table_contents(settings.warehouse)
+    second = run_ingest(settings)
+    assert table_contents(settings.warehouse) == before
+    assert (second.files_loaded, second.files_unchanged, second.files_superseded) == (0, 4, 1)
+    assert second.rows_inserted == {t: 0 for t in first.rows_inserted}
+    assert sum(second.rows_deleted.values()) == 0
+
+
+def test_changed_document_replaces_all_child_rows(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SEED, src / "seed.txt")
+    settings = make_settings(src)
+    run_ingest(settings)
+    text = (src / "seed.txt").read_text()
+    # Drop the article's own image and the last related entry; rename a topic.
+    head, _, rest = text.partition("images:\n")
+    _, _, rest = rest.partition("related:\n")
+    rest = rest[: rest.index("  - title: \"Alibaba facial recognition tech specifically picks out Uighur minority\"")]
+    edited = head.replace("  - Computer Vision\n", "  - Surveillance\n") + "related:\n" + rest
+    edited += 'secured: "x"\n---\n'
+    (src / "seed.txt").write_text(edited)
+    summary = run_ingest(settings)
+    assert summary.files_loaded == 1
+    wh = settings.warehouse
+    assert query(wh, "select count(*) as n from image where related_id is null") == [{"n": 0}]
+    assert query(wh, "select position from related order by position") == [
+        {"position": 1}, {"position": 2}
+    ]
+    assert [r["name"] for r in query(
+        wh, "select name from topic join article_topic using (topic_id) order by position"
+    )] == ["Natural Language Processing", "AI", "Surveillance"]  # fmt: skip
+    assert query(wh, "select count(*) as n from image") == [{"n": 2}]
+    assert query(wh, "select secured from article") == [{"secured": "x"}]
+
+
+def test_failed_batch_rolls_back_and_keeps_loaded_data(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(SEED)
+    run_ingest(settings)
+    before = table_contents(settings.warehouse)
+    # A changed copy of the seed: its batch deletes the loaded rows first, then fails on the
+    # image insert (url is NOT NULL), after article rows were already written.
+    changed = tmp_path / "seed.txt"
+    changed.write_text(SEED.read_text().replace("quality: 61", "quality: 62"))
+    tables = build_tables([process_file(changed.as_posix(), 100_000)])
+    image = tables["image"]
+    tables["image"] = image.set_column(
+        image.schema.get_field_index("url"), "url", pa.nulls(image.num_rows, pa.string())
+    )
+    conn = connect(settings.warehouse)
+    try:
+        with pytest.raises(StageFailed, match="load failed: batch rolled back: .*NOT NULL"):
+            load_batch(conn, tables, "run-x")
+    finally:
+        conn.close()
+    assert table_contents(settings.warehouse) == before
+
+
+def test_provider_name_is_the_latest_mention(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, when, pname in [("a.md", "2021-01-01T00:00:00Z", "Old Name"),
+                              ("b.md", "2021-06-01T00:00:00Z", "New Name"),
+                              ("c.md", "2021-03-01T00:00:00Z", "Middle Name")]:  # fmt: skip
+        (src / name).write_text(
+            f"---\nwebUrl: https://www.site.org/{name}\npublishedDateTime: {when}\n"
+            f"provider:\n  name: {pname}\n  domain: WWW.Site.org\n---\n"
+        )
+    for batch_size in (1, 10):
+        settings = make_settings(src, batch_size=batch_size, warehouse=tmp_path / f"{batch_size}.duckdb")
+        run_ingest(settings)
+        assert query(settings.warehouse, "select domain, name, name_observed_at from provider") == [
+            {"domain": "site.org", "name": "New Name",
+             "name_observed_at": dt.datetime(2021, 6, 1, tzinfo=UTC)}
+        ]  # fmt: skip
