@@ -178,7 +178,8 @@ def test_failed_batch_rolls_back_and_keeps_loaded_data(
     # A changed copy of the seed: its batch deletes the loaded rows first, then fails on the
     # image insert (url is NOT NULL), after article rows were already written.
     changed = tmp_path / "seed.txt"
-    changed.write_text(SEED.read_text().replace("quality: 61", "quality: 62"))
+    newer = "publishedDateTime: 2020-12-18T17:43:00Z"
+    changed.write_text(SEED.read_text().replace("publishedDateTime: 2020-12-17T17:43:00Z", newer))
     tables = build_tables([process_file(changed.as_posix(), 100_000)])
     image = tables["image"]
     tables["image"] = image.set_column(
