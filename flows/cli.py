@@ -177,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StageFailed as exc:
         print(f"newsflow: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # e.g. `newsflow run | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("newsflow: interrupted", file=sys.stderr)
         return EXIT_FAILED

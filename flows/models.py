@@ -92,10 +92,10 @@ def discover_models(conn: duckdb.DuckDBPyConnection, models_dir: Path) -> dict[s
 
 
 def _existing_relations(conn: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = conn.execute(
-        "select table_schema, table_name from information_schema.tables"
-    ).fetchall()
-    return {name.lower() if schema == "main" else f"{schema}.{name}".lower() for schema, name in rows}
+    rows = conn.execute("select table_schema, table_name from information_schema.tables").fetchall()
+    return {
+        name.lower() if schema == "main" else f"{schema}.{name}".lower() for schema, name in rows
+    }
 
 
 def order_models(conn: duckdb.DuckDBPyConnection, models: dict[str, Model]) -> list[str]:

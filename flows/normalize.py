@@ -369,9 +369,7 @@ def normalize_document(doc: FrontMatter) -> DocumentRows | Rejection:
                 "original_url": to_text(entry.get("originalUrl"), f"{where}.originalUrl", out),
                 "web_url": to_text(entry.get("webUrl"), f"{where}.webUrl", out),
                 "amp_web_url": to_text(entry.get("ampWebUrl"), f"{where}.ampWebUrl", out),
-                "cdn_amp_web_url": to_text(
-                    entry.get("cdnAmpWebUrl"), f"{where}.cdnAmpWebUrl", out
-                ),
+                "cdn_amp_web_url": to_text(entry.get("cdnAmpWebUrl"), f"{where}.cdnAmpWebUrl", out),
                 "type": to_text(entry.get("type"), f"{where}.type", out),
                 "provider_id": rel_provider_id,
                 "quality": to_int(entry.get("quality"), f"{where}.quality", out),

@@ -1,4 +1,4 @@
-"""One frozen Settings object: defaults relative to the repository, NEWSFLOW_* env and flags override."""
+"""One frozen Settings object: repo-relative defaults; NEWSFLOW_* env and flags override."""
 
 from __future__ import annotations
 

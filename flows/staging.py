@@ -63,7 +63,9 @@ SCHEMAS: dict[str, pa.Schema] = {
         [("path", S), ("sha256", S), ("stage", S), ("reason", S), ("line", I32), ("col", I32),
          ("excerpt", S)]
     ),
-    "warning": pa.schema([("doc_index", I32), ("path", S), ("article_id", S), ("field", S), ("message", S)]),
+    "warning": pa.schema(
+        [("doc_index", I32), ("path", S), ("article_id", S), ("field", S), ("message", S)]
+    ),
 }  # fmt: skip
 
 _CHILDREN = {
@@ -106,8 +108,13 @@ def build_tables(results: Sequence[DocumentRows | Rejection]) -> dict[str, pa.Ta
             rows[table].extend({"doc_index": doc_index, **r} for r in getattr(result, attr))
         path, article_id = result.article["source_path"], result.article["article_id"]
         rows["warning"].extend(
-            {"doc_index": doc_index, "path": path, "article_id": article_id, "field": f,
-             "message": m}
+            {
+                "doc_index": doc_index,
+                "path": path,
+                "article_id": article_id,
+                "field": f,
+                "message": m,
+            }
             for f, m in result.warnings
         )
     return {name: pa.Table.from_pylist(rows[name], schema=SCHEMAS[name]) for name in SCHEMAS}

@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Expected rows for tests/fixtures/corpus/seed.txt (the real seed document), every column."""
 
 import datetime

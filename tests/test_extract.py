@@ -38,7 +38,7 @@ def test_discover_is_recursive_sorted_and_filters_suffixes(tmp_path: Path) -> No
 
 def test_discover_accepts_single_files_and_rejects_missing_sources(tmp_path: Path) -> None:
     assert discover_files([CORPUS / "seed.txt"]) == [(CORPUS / "seed.txt").resolve()]
-    with pytest.raises(StageFailed, match="source not found: .*nope"):
+    with pytest.raises(StageFailed, match=r"source not found: .*nope"):
         discover_files([tmp_path / "nope"])
 
 
@@ -125,7 +125,9 @@ def test_python_object_tags_are_refused_not_constructed() -> None:
     raw = b"---\nx: !!python/object/apply:os.system ['echo pwned']\n---\n"
     result = parse_document("evil.txt", raw)
     assert isinstance(result, Rejection)
-    assert result.reason.startswith("could not parse front matter: could not determine a constructor")
+    assert result.reason.startswith(
+        "could not parse front matter: could not determine a constructor"
+    )
     assert (result.line, result.col) == (2, 4)
 
 

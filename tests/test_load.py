@@ -27,7 +27,9 @@ def test_seed_rows_in_the_warehouse_are_exact(fixture_run: tuple[Settings, RunSu
     wh = settings.warehouse
     [article] = query(wh, "select * from article where article_id = ?", [ARTICLE_ID])
     assert article == {**golden_seed.ARTICLE, "source_path": SEED.as_posix()}
-    related = query(wh, "select * from related where article_id = ? order by position", [ARTICLE_ID])
+    related = query(
+        wh, "select * from related where article_id = ? order by position", [ARTICLE_ID]
+    )
     assert related == golden_seed.RELATED
     images = query(
         wh, "select * from image where article_id = ? order by related_id nulls first", [ARTICLE_ID]
@@ -40,9 +42,12 @@ def test_seed_rows_in_the_warehouse_are_exact(fixture_run: tuple[Settings, RunSu
         [ARTICLE_ID],
     )
     assert topics == golden_seed.TOPICS
-    assert query(
-        wh, "select * from article_topic where article_id = ? order by position", [ARTICLE_ID]
-    ) == golden_seed.ARTICLE_TOPICS
+    assert (
+        query(
+            wh, "select * from article_topic where article_id = ? order by position", [ARTICLE_ID]
+        )
+        == golden_seed.ARTICLE_TOPICS
+    )
     providers = query(
         wh,
         "select * from provider where provider_id in (select unnest(?)) order by provider_id",
@@ -108,7 +113,9 @@ def test_newest_copy_of_a_shared_url_wins(fixture_run: tuple[Settings, RunSummar
     assert provider["name"] == "Example News Ltd"
 
 
-@pytest.mark.parametrize("order", [("dup_early.txt", "dup_late.txt"), ("dup_late.txt", "dup_early.txt")])
+@pytest.mark.parametrize(
+    "order", [("dup_early.txt", "dup_late.txt"), ("dup_late.txt", "dup_early.txt")]
+)
 def test_winner_does_not_depend_on_arrival_order(
     order: tuple[str, str], copy_corpus: Callable[..., Path], make_settings: Callable[..., Settings]
 ) -> None:
@@ -151,7 +158,11 @@ def test_changed_document_replaces_all_child_rows(
     # Drop the article's own image and the last related entry; rename a topic.
     head, _, rest = text.partition("images:\n")
     _, _, rest = rest.partition("related:\n")
-    rest = rest[: rest.index("  - title: \"Alibaba facial recognition tech specifically picks out Uighur minority\"")]
+    rest = rest[
+        : rest.index(
+            '  - title: "Alibaba facial recognition tech specifically picks out Uighur minority"'
+        )
+    ]
     edited = head.replace("  - Computer Vision\n", "  - Surveillance\n") + "related:\n" + rest
     edited += 'secured: "x"\n---\n'
     (src / "seed.txt").write_text(edited)
@@ -160,7 +171,8 @@ def test_changed_document_replaces_all_child_rows(
     wh = settings.warehouse
     assert query(wh, "select count(*) as n from image where related_id is null") == [{"n": 0}]
     assert query(wh, "select position from related order by position") == [
-        {"position": 1}, {"position": 2}
+        {"position": 1},
+        {"position": 2},
     ]
     assert [r["name"] for r in query(
         wh, "select name from topic join article_topic using (topic_id) order by position"
@@ -187,7 +199,7 @@ def test_failed_batch_rolls_back_and_keeps_loaded_data(
     )
     conn = connect(settings.warehouse)
     try:
-        with pytest.raises(StageFailed, match="load failed: batch rolled back: .*NOT NULL"):
+        with pytest.raises(StageFailed, match=r"load failed: batch rolled back: .*NOT NULL"):
             load_batch(conn, tables, "run-x")
     finally:
         conn.close()
@@ -207,7 +219,9 @@ def test_provider_name_is_the_latest_mention(
             f"provider:\n  name: {pname}\n  domain: WWW.Site.org\n---\n"
         )
     for batch_size in (1, 10):
-        settings = make_settings(src, batch_size=batch_size, warehouse=tmp_path / f"{batch_size}.duckdb")
+        settings = make_settings(
+            src, batch_size=batch_size, warehouse=tmp_path / f"{batch_size}.duckdb"
+        )
         run_ingest(settings)
         assert query(settings.warehouse, "select domain, name, name_observed_at from provider") == [
             {"domain": "site.org", "name": "New Name",

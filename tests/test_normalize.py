@@ -53,7 +53,9 @@ def test_seed_document_golden_rows() -> None:
 def test_ids_follow_the_documented_rule() -> None:
     rows = _normalize()
     url = "https://www.aljazeera.com/economy/2020/12/17/alibaba-facial-recognition-tech-can-identify-uighurs-report"
-    assert rows.article["article_id"] == hashlib.sha256(f"article\x1f{url}".encode()).hexdigest()[:16]
+    assert (
+        rows.article["article_id"] == hashlib.sha256(f"article\x1f{url}".encode()).hexdigest()[:16]
+    )
     assert rows.article["provider_id"] == make_id("provider", "aljazeera.com")
     reuters = "https://www.reuters.com/article/alibaba-surveillance-idINKBN28R0KP"
     assert rows.related[0]["related_article_id"] == make_id("article", reuters)
@@ -159,7 +161,10 @@ def test_to_bool(value: object, expected: bool | None) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (dt.datetime(2020, 12, 17, 17, 43, tzinfo=UTC), dt.datetime(2020, 12, 17, 17, 43, tzinfo=UTC)),
+        (
+            dt.datetime(2020, 12, 17, 17, 43, tzinfo=UTC),
+            dt.datetime(2020, 12, 17, 17, 43, tzinfo=UTC),
+        ),
         ("2020-12-17T19:43:00+02:00", dt.datetime(2020, 12, 17, 17, 43, tzinfo=UTC)),
         ("2020-12-17T17:43:00Z", dt.datetime(2020, 12, 17, 17, 43, tzinfo=UTC)),
         ("2020-12-17 17:43", dt.datetime(2020, 12, 17, 17, 43, tzinfo=UTC)),
@@ -175,7 +180,9 @@ def test_to_timestamp(value: object, expected: dt.datetime | None) -> None:
 _scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 _values = st.recursive(
     _scalars | st.dates() | st.datetimes(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 _keys = st.sampled_from(

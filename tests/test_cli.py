@@ -1,0 +1,127 @@
+"""The newsflow command, through real subprocesses: summary, exit codes, env overrides."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS, query, table_contents
+
+NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+    return subprocess.run(
+        [NEWSFLOW, *args], cwd=cwd, env={**base, **(env or {})},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def mixed_corpus(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("seed.txt", "bom_crlf.md", "dashes_in_value.txt", "tab_indent.txt"):
+        shutil.copy(CORPUS / name, src / name)
+    return src
+
+
+def test_run_loads_good_files_and_reports_the_bad_one(mixed_corpus: Path, tmp_path: Path) -> None:
+    proc = run_cli(
+        "run", "--no-prefect", "--source", "src", "--warehouse", "out/x.duckdb", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "files: 4 seen = 3 loaded + 0 unchanged + 0 superseded + 1 rejected; 5 warning(s)" in out
+    assert (
+        "src/tab_indent.txt:5:1: could not parse front matter: found character that cannot start "
+        "any token (a tab: YAML is indented with spaces)" in out
+    )
+    assert "quality_by_provider (top 2):" in out
+    assert "Example News" in out and "Al Jazeera English" in out
+    assert query(tmp_path / "out" / "x.duckdb", "select count(*) as n from article") == [{"n": 3}]
+
+
+def test_strict_exits_1_when_anything_is_rejected(mixed_corpus: Path, tmp_path: Path) -> None:
+    proc = run_cli(
+        "run",
+        "--no-prefect",
+        "--strict",
+        "--source",
+        "src",
+        "--warehouse",
+        "x.duckdb",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1
+    assert "--strict: 1 document(s) rejected" in proc.stderr
+    (mixed_corpus / "tab_indent.txt").unlink()
+    proc = run_cli(
+        "run",
+        "--no-prefect",
+        "--strict",
+        "--source",
+        "src",
+        "--warehouse",
+        "x.duckdb",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("run", "--workers", "0"), ("run", "--batch-size", "many"), ("explode",), ()],
+)
+def test_usage_errors_exit_2(args: tuple[str, ...], tmp_path: Path) -> None:
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "usage: newsflow" in proc.stderr
+
+
+def test_missing_source_fails_with_a_clear_message(tmp_path: Path) -> None:
+    proc = run_cli(
+        "run", "--no-prefect", "--source", "nowhere", "--warehouse", "x.duckdb", cwd=tmp_path
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "newsflow: discover failed: source not found: nowhere"
+    [run] = query(tmp_path / "x.duckdb", "select status, error from etl.run")
+    assert run == {"status": "failed", "error": "discover failed: source not found: nowhere"}
+
+
+def test_help_shows_an_example(tmp_path: Path) -> None:
+    proc = run_cli("run", "--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "newsflow run --source path/to/articles --warehouse out/x.duckdb" in proc.stdout
+
+
+@pytest.mark.slow
+def test_run_through_prefect_with_env_warehouse(mixed_corpus: Path, tmp_path: Path) -> None:
+    """The default path: the Prefect flow on an ephemeral API; NEWSFLOW_* env overrides."""
+    env = {"NEWSFLOW_WAREHOUSE": str(tmp_path / "env.duckdb"), "NEWSFLOW_SOURCE": "src"}
+    proc = run_cli("run", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "files: 4 seen = 3 loaded" in proc.stdout
+    assert "database is locked" not in proc.stdout + proc.stderr
+    [run] = query(tmp_path / "env.duckdb", "select run_id, flow_run_id, status from etl.run")
+    assert run["status"] == "success"
+    assert run["flow_run_id"] == run["run_id"]
+    # Same rows as the plain-Python path.
+    plain = run_cli(
+        "run",
+        "--no-prefect",
+        "--warehouse",
+        "plain.duckdb",
+        cwd=tmp_path,
+        env={"NEWSFLOW_SOURCE": "src"},
+    )
+    assert plain.returncode == 0
+    assert table_contents(tmp_path / "env.duckdb") == table_contents(tmp_path / "plain.duckdb")
