@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from flows import load as load_mod
-from flows.extract import discover_files
+from flows.extract import Discovery
+from flows.extract import discover as discover_sources
 from flows.models import ModelResult, run_models
 from flows.records import StageFailed
 from flows.settings import Settings
@@ -49,9 +50,11 @@ class RunSummary:
     status: str = "running"
     files_seen: int = 0
     files_loaded: int = 0
+    files_rejected: int = 0
+    files_skipped: int = 0
+    files_ignored: int = 0
     files_unchanged: int = 0
     files_superseded: int = 0
-    files_rejected: int = 0
     warnings: int = 0
     rows_inserted: dict[str, int] = field(default_factory=dict)
     rows_deleted: dict[str, int] = field(default_factory=dict)
@@ -60,6 +63,8 @@ class RunSummary:
     models_built: list[str] = field(default_factory=list)
     models_failed: dict[str, str] = field(default_factory=dict)
     rejections: list[dict[str, Any]] = field(default_factory=list)
+    top_reasons: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,10 +76,12 @@ class RunSummary:
             "",
             f"Warehouse: `{self.warehouse}`",
             "",
-            "| files seen | loaded | unchanged | superseded | rejected | warnings |",
+            "| files seen | loaded | rejected | skipped (unchanged + superseded) | ignored "
+            "| warnings |",
             "|---:|---:|---:|---:|---:|---:|",
-            f"| {self.files_seen} | {self.files_loaded} | {self.files_unchanged} "
-            f"| {self.files_superseded} | {self.files_rejected} | {self.warnings} |",
+            f"| {self.files_seen} | {self.files_loaded} | {self.files_rejected} "
+            f"| {self.files_skipped} ({self.files_unchanged} + {self.files_superseded}) "
+            f"| {self.files_ignored} | {self.warnings} |",
             "",
             "| table | rows | inserted | deleted |",
             "|---|---:|---:|---:|",
@@ -87,8 +94,17 @@ class RunSummary:
         lines += ["", "| stage | seconds |", "|---|---:|"]
         lines += [f"| {stage} | {secs:.3f} |" for stage, secs in self.seconds.items()]
         if self.rejections:
-            lines += ["", "## Rejections", ""]
-            lines += [f"- `{r['location']}`: {r['reason']}" for r in self.rejections]
+            lines += ["", "## Rejections", "", "| reason | files |", "|---|---:|"]
+            lines += [f"| {r['kind']} | {r['files']} |" for r in self.top_reasons]
+            lines += [""] + [f"- `{r['location']}`: {r['reason']}" for r in self.rejections]
+        if self.drift:
+            lines += ["", "## Drift", "", "| key | type seen | contract type | documents "
+                      "| example |", "|---|---|---|---:|---|"]  # fmt: skip
+            lines += [
+                f"| `{d['key_path']}` | {d['observed_type']} | {d['expected_type'] or 'new key'} "
+                f"| {d['documents']} | `{d['example_path']}` |"
+                for d in self.drift
+            ]
         if self.models_failed:
             lines += ["", "## Failed models", ""]
             lines += [f"- `{name}`: {err}" for name, err in self.models_failed.items()]
@@ -109,8 +125,8 @@ def begin_run(settings: Settings, run_id: str, flow_run_id: str | None) -> None:
         conn.close()
 
 
-def discover(settings: Settings) -> list[str]:
-    return [p.as_posix() for p in discover_files(settings.sources)]
+def discover(settings: Settings) -> Discovery:
+    return discover_sources(settings.sources)
 
 
 def extract(settings: Settings, paths: list[str], staging_dir: str) -> ExtractResult:
@@ -137,8 +153,16 @@ def load(settings: Settings, extracted: ExtractResult, run_id: str) -> load_mod.
     total = load_mod.BatchResult()
     conn = load_mod.connect(settings.warehouse)
     try:
+        loaded_this_run: set[str] = set()
         for batch_dir in extracted.batch_dirs:
-            total.add(load_mod.load_batch(conn, read_batch(batch_dir), run_id))
+            batch = load_mod.load_batch(conn, read_batch(batch_dir), run_id)
+            # A file loaded earlier in this run and displaced by a winning copy of its URL in a
+            # later batch ends the run superseded, not loaded.
+            displaced = sum(1 for a in batch.displaced_ids if a in loaded_this_run)
+            batch.loaded -= displaced
+            batch.superseded += displaced
+            loaded_this_run.update(batch.loaded_ids)
+            total.add(batch)
     finally:
         conn.close()
     return total
@@ -153,40 +177,61 @@ def build_models(settings: Settings) -> ModelResult:
 
 
 def finish(settings: Settings, summary: RunSummary) -> RunSummary:
-    """Record the run in ``etl.run`` and fill in table sizes and the top rejections."""
+    """Record the run in ``etl.run``; fill in table sizes, rejections and drift."""
     conn = load_mod.connect(settings.warehouse)
     try:
-        result = load_mod.BatchResult(
-            loaded=summary.files_loaded,
-            unchanged=summary.files_unchanged,
-            superseded=summary.files_superseded,
-            rejected=summary.files_rejected,
-            warnings=summary.warnings,
-            inserted=summary.rows_inserted,
-            deleted=summary.rows_deleted,
-        )
+        load_mod.forget_missing_rejections(conn)
+        summary.table_rows = load_mod.table_rows(conn)
         load_mod.finish_run(
             conn,
             summary.run_id,
-            status=summary.status,
-            files_seen=summary.files_seen,
-            result=result,
-            seconds=summary.seconds,
-            error=summary.error,
+            {
+                "status": summary.status,
+                "files_seen": summary.files_seen,
+                "files_loaded": summary.files_loaded,
+                "files_rejected": summary.files_rejected,
+                "files_skipped": summary.files_skipped,
+                "files_ignored": summary.files_ignored,
+                "files_unchanged": summary.files_unchanged,
+                "files_superseded": summary.files_superseded,
+                "warnings": summary.warnings,
+                "rows_inserted": summary.rows_inserted,
+                "rows_deleted": summary.rows_deleted,
+                "table_rows": summary.table_rows,
+                "seconds": {k: round(v, 3) for k, v in summary.seconds.items()},
+                "error": summary.error,
+            },
         )
-        summary.table_rows = load_mod.table_rows(conn)
-        rows = conn.execute(
-            "select path, line, col, reason from etl.rejection where run_id = ? "
-            "order by path limit ?",
-            [summary.run_id, TOP_REJECTIONS],
-        ).fetchall()
+        run = [summary.run_id]
+        rejected = _records(conn, "select path, line, col, reason from etl.rejection "
+                            "where run_id = ? order by path limit 10", run)  # fmt: skip
+        summary.top_reasons = _records(
+            conn,
+            "select kind, count(*) as files from etl.rejection where run_id = ? "
+            "group by kind order by files desc, kind limit 5",
+            run,
+        )
+        summary.drift = _records(
+            conn,
+            "select key_path, observed_type, expected_type, sum(documents)::integer as documents, "
+            "min(example_path) as example_path from etl.drift where run_id = ? "
+            "group by all order by documents desc, key_path, observed_type",
+            run,
+        )
     finally:
         conn.close()
     summary.rejections = [
-        {"path": p, "line": ln, "col": c, "reason": r, "location": _location(p, ln, c)}
-        for p, ln, c, r in rows
+        {**r, "location": _location(r["path"], r["line"], r["col"])} for r in rejected
     ]
+    for item in summary.drift:
+        item["example_path"] = _location(item["example_path"], None, None)
     return summary
+
+
+def _records(conn: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = conn.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _location(path: str, line: int | None, col: int | None) -> str:
@@ -218,8 +263,10 @@ def run_ingest(
     run_stage("begin", begin_run, settings, run_id, flow_run_id)
     try:
         with timed("discover"):
-            paths = run_stage("discover", discover, settings)
-        summary.files_seen = len(paths)
+            found = run_stage("discover", discover, settings)
+        paths = [p.as_posix() for p in found.files]
+        summary.files_ignored = found.ignored
+        summary.files_seen = len(paths) + found.ignored
         with timed("extract"):
             extracted = run_stage("extract", extract, settings, paths, str(staging_dir))
         with timed("load"):
@@ -228,6 +275,7 @@ def run_ingest(
         summary.files_unchanged = loaded.unchanged
         summary.files_superseded = loaded.superseded
         summary.files_rejected = loaded.rejected
+        summary.files_skipped = loaded.unchanged + loaded.superseded
         summary.warnings = loaded.warnings
         summary.rows_inserted = loaded.inserted
         summary.rows_deleted = loaded.deleted

@@ -1,35 +1,50 @@
-"""Files -> FrontMatter(path, sha256, data, body) or Rejection(path, stage, reason, line, col)."""
+"""Files -> FrontMatter(path, sha256, data, body) or Rejection(path, stage, kind, reason, ...)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from flows.records import FrontMatter, Rejection, StageFailed
+from flows.safe_yaml import StrictSafeLoader, load_front_matter
 
 SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 BOM = b"\xef\xbb\xbf"
 STAGE = "extract"
-
-# The C loader is ~10x faster; both are *safe* loaders: no Python objects are ever constructed.
-SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+SafeLoader = StrictSafeLoader
 
 _DELIMITER = re.compile(r"^---[ \t]*$", re.MULTILINE)
-_EXCERPT_CHARS = 200
+_EXCERPT_BYTES = 200
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The article files of a run, and how many other files the sources held."""
+
+    files: list[Path]
+    ignored: int
 
 
 def discover_files(sources: Iterable[Path | str]) -> list[Path]:
-    """Every ``*.txt``, ``*.md`` and ``*.markdown`` under the sources, recursively, sorted, unique.
+    """Every ``*.txt``, ``*.md`` and ``*.markdown`` under the sources (see :func:`discover`)."""
+    return discover(sources).files
 
-    A source may be a directory or a single file. Hidden files and folders (``.name``) are skipped.
-    A source that does not exist is a hard failure: it is almost always a typo.
+
+def discover(sources: Iterable[Path | str]) -> Discovery:
+    """Article files under the sources, recursively, sorted and unique.
+
+    A source may be a directory or a single file. Hidden files and folders (``.name``) and files
+    with other suffixes are counted as ignored. A missing source is a hard failure (a typo).
     """
     found: set[Path] = set()
+    ignored: set[Path] = set()
     for source in sources:
         root = Path(source)
         if root.is_file():
@@ -38,81 +53,138 @@ def discover_files(sources: Iterable[Path | str]) -> list[Path]:
         if not root.is_dir():
             raise StageFailed("discover", f"source not found: {root}")
         for dirpath, dirnames, filenames in os.walk(root):
+            hidden = [d for d in dirnames if d.startswith(".")]
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in hidden:
+                ignored.update(_all_files(Path(dirpath, name)))
             for name in filenames:
+                path = Path(dirpath, name).resolve()
                 if not name.startswith(".") and os.path.splitext(name)[1].lower() in SUFFIXES:
-                    found.add(Path(dirpath, name).resolve())
-    return sorted(found, key=lambda p: p.as_posix())
+                    found.add(path)
+                else:
+                    ignored.add(path)
+    return Discovery(sorted(found, key=lambda p: p.as_posix()), len(ignored - found))
+
+
+def _all_files(folder: Path) -> Iterable[Path]:
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            yield Path(dirpath, name).resolve()
 
 
 def read_document(path: Path | str, max_bytes: int) -> FrontMatter | Rejection:
-    """Read, hash and parse one file; never raises for a bad file."""
+    """Read, hash and parse one file; never raises for a bad file, never blocks on a pipe."""
     path_str = Path(path).as_posix()
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            return Rejection(path_str, STAGE, "not a regular file (a pipe, device or folder)",
+                             kind="not_a_file")  # fmt: skip
+        if info.st_size > max_bytes:
+            return _too_large(path_str, max_bytes)
         with open(path, "rb") as handle:
             raw = handle.read(max_bytes + 1)
     except OSError as exc:
-        return Rejection(path_str, STAGE, f"could not read file: {exc.strerror or exc}")
-    if len(raw) > max_bytes:
         return Rejection(
-            path_str,
-            STAGE,
-            f"file is larger than the limit of {max_bytes} bytes "
-            "(raise it with --max-file-bytes or NEWSFLOW_MAX_FILE_BYTES)",
+            path_str, STAGE, f"could not read file: {exc.strerror or exc}", kind="unreadable"
         )
+    if len(raw) > max_bytes:
+        return _too_large(path_str, max_bytes)
     return parse_document(path_str, raw)
+
+
+def _too_large(path: str, max_bytes: int) -> Rejection:
+    return Rejection(
+        path,
+        STAGE,
+        f"file is larger than the limit of {max_bytes} bytes "
+        "(raise it with --max-file-bytes or NEWSFLOW_MAX_FILE_BYTES)",
+        kind="too_large",
+    )
 
 
 def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
     """Parse the bytes of one document into its front matter and body."""
     sha256 = hashlib.sha256(raw).hexdigest()
 
-    def reject(reason: str, line: int | None = None, col: int | None = None) -> Rejection:
-        excerpt = raw[:_EXCERPT_CHARS].decode("utf-8", errors="replace")
-        return Rejection(path, STAGE, reason, line, col, sha256, excerpt)
+    def reject(
+        kind: str, reason: str, line: int | None = None, col: int | None = None
+    ) -> Rejection:
+        excerpt = raw[:_EXCERPT_BYTES].decode("utf-8", errors="replace").replace("\x00", "\\0")
+        return Rejection(path, STAGE, reason, line, col, sha256, excerpt, kind)
 
     if raw.startswith(BOM):
         raw = raw[len(BOM) :]
+    if not raw.strip():
+        return reject("empty_file", "file is empty", 1, 1)
+    if b"\x00" in raw:
+        offset = raw.index(b"\x00")
+        line = raw.count(b"\n", 0, offset) + 1
+        col = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+        return reject("binary", "file looks binary (contains NUL bytes)", line, col)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return reject(f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})", line, col)
-    if "\x00" in text:
-        return reject("file looks binary (contains NUL bytes)", 1, 1)
+        return reject(
+            "not_utf8",
+            f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
+            line,
+            col,
+        )
     if "\r" in text:
         text = text.replace("\r\n", "\n")
 
     try:
         yaml_text, body = split_front_matter(text)
     except FrontMatterMissing as exc:
-        return reject(str(exc), exc.line, 1)
+        return reject(exc.kind, str(exc), exc.line, 1)
     try:
-        data = yaml.load(yaml_text, Loader=SafeLoader)
+        data = load_front_matter(yaml_text)
     except yaml.MarkedYAMLError as exc:
+        kind = getattr(exc, "kind", None) or _yaml_kind(exc)
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         if mark is None:
-            return reject(f"could not parse front matter: {problem}")
+            return reject(kind, f"could not parse front matter: {problem}")
         if yaml_text[mark.index : mark.index + 1] == "\t":
             problem += " (a tab: YAML is indented with spaces)"
         # +2: mark lines are 0-based and the opening '---' is line 1 of the file.
-        return reject(f"could not parse front matter: {problem}", mark.line + 2, mark.column + 1)
+        return reject(
+            kind, f"could not parse front matter: {problem}", mark.line + 2, mark.column + 1
+        )
     except yaml.YAMLError as exc:
-        return reject(f"could not parse front matter: {exc}")
+        return reject("yaml_syntax", f"could not parse front matter: {exc}")
     except RecursionError:
-        return reject("could not parse front matter: nesting is too deep")
+        return reject("too_deep", "could not parse front matter: nesting is too deep")
+    except (ValueError, TypeError, OverflowError) as exc:  # a value no constructor accepts
+        return reject("yaml_value", f"could not parse front matter: {exc}")
     if data is None:
-        return reject("front matter is empty", 2, 1)
+        return reject("empty_front_matter", "front matter is empty", 2, 1)
     if not isinstance(data, dict):
-        return reject(f"front matter is a {type(data).__name__}, not a mapping of keys", 2, 1)
-    return FrontMatter(path, sha256, data, body)
+        return reject(
+            "not_a_mapping",
+            f"front matter is a {type(data).__name__}, not a mapping of keys",
+            2,
+            1,
+        )
+    return FrontMatter(path, sha256, data, body, yaml_text)
+
+
+def _yaml_kind(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or ""
+    if isinstance(exc, yaml.constructor.ConstructorError) and "constructor for the tag" in problem:
+        return "yaml_tag"
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        return "yaml_value"
+    return "yaml_syntax"
 
 
 class FrontMatterMissing(ValueError):
-    def __init__(self, reason: str, line: int) -> None:
+    def __init__(self, kind: str, reason: str, line: int) -> None:
         super().__init__(reason)
+        self.kind = kind
         self.line = line
 
 
@@ -125,13 +197,17 @@ def split_front_matter(text: str) -> tuple[str, str | None]:
     first_end = text.find("\n")
     first_line = text if first_end < 0 else text[:first_end]
     if first_line.rstrip(" \t") != "---":
-        raise FrontMatterMissing("no front matter: the first line must be '---'", 1)
-    if first_end < 0:
-        raise FrontMatterMissing("front matter is not closed: no closing '---' line", 1)
-    closing = _DELIMITER.search(text, first_end + 1)
+        raise FrontMatterMissing(
+            "no_front_matter", "no front matter: the first line must be '---'", 1
+        )
+    closing = None if first_end < 0 else _DELIMITER.search(text, first_end + 1)
     if closing is None:
         last_line = text.count("\n") + (0 if text.endswith("\n") else 1)
-        raise FrontMatterMissing("front matter is not closed: no closing '---' line", last_line)
+        raise FrontMatterMissing(
+            "unclosed_front_matter",
+            "front matter is not closed: no closing '---' line",
+            max(last_line, 1),
+        )
     yaml_text = text[first_end + 1 : closing.start()]
     body = text[closing.end() + 1 :]
     return yaml_text, (body if body.strip() else None)

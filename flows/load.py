@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,26 @@ where excluded.name < topic.name
 """
 
 
+_DRIFT = """
+insert into etl.drift
+select $run_id, key_path, observed_type, expected_type, count(distinct doc_index), min(path)
+from stg_drift
+group by key_path, observed_type, expected_type
+"""
+
+_QUARANTINE = """
+insert into etl.rejection
+select stg_rejection.path, $run_id, $run_id, stg_rejection.sha256, stg_rejection.stage,
+    stg_rejection.kind, stg_rejection.reason, stg_rejection.line, stg_rejection.col,
+    stg_rejection.excerpt
+from stg_rejection
+on conflict (path) do update set
+    run_id = excluded.run_id, sha256 = excluded.sha256, stage = excluded.stage,
+    kind = excluded.kind, reason = excluded.reason, line = excluded.line, col = excluded.col,
+    excerpt = excluded.excerpt
+"""
+
+
 @dataclass
 class BatchResult:
     """What one batch did to the warehouse."""
@@ -94,6 +115,8 @@ class BatchResult:
     warnings: int = 0
     inserted: dict[str, int] = field(default_factory=dict)
     deleted: dict[str, int] = field(default_factory=dict)
+    loaded_ids: list[str] = field(default_factory=list)
+    displaced_ids: list[str] = field(default_factory=list)  # replaced a copy from another file
 
     def add(self, other: BatchResult) -> None:
         for name in ("files", "loaded", "unchanged", "superseded", "rejected", "warnings"):
@@ -163,11 +186,21 @@ def load_batch(
         ).fetchall():
             setattr(result, decision, int(count))
         replaced = "select article_id from _decision where decision = 'loaded'"
+        result.loaded_ids = [r[0] for r in conn.execute(replaced).fetchall()]
+        result.displaced_ids = [
+            r[0]
+            for r in conn.execute(
+                "select article.article_id from article join _decision using (article_id) "
+                "join stg_article using (doc_index) where _decision.decision = 'loaded' "
+                "and article.source_path <> stg_article.source_path"
+            ).fetchall()
+        ]
         for table in (*CHILD_TABLES, "article"):
             result.deleted[table] = _affected(
                 conn, f"delete from {table} where article_id in ({replaced})"
             )
-        conn.execute(f"delete from etl.warning where article_id in ({replaced})")
+        for table in ("etl.warning", "etl.front_matter"):
+            conn.execute(f"delete from {table} where article_id in ({replaced})")
         result.inserted["provider"] = _affected(conn, _UPSERT_PROVIDER)
         result.inserted["topic"] = _affected(conn, _UPSERT_TOPIC)
         winners = "where doc_index in (select doc_index from _decision where decision = 'loaded')"
@@ -176,18 +209,23 @@ def load_batch(
             result.inserted[table] = _affected(
                 conn, f"insert into {table} ({cols}) select {cols} from stg_{table} {winners}"
             )
+        conn.execute(
+            "insert into etl.front_matter select article_id, source_path, source_sha256, "
+            f"front_matter from stg_front_matter {winners}"
+        )
+        params = {"run_id": run_id}
         result.warnings = _affected(
             conn,
             "insert into etl.warning select $run_id, article_id, path, field, message "
             f"from stg_warning {winners}",
-            {"run_id": run_id},
+            params,
         )
-        _affected(
-            conn,
-            "insert into etl.rejection select $run_id, path, sha256, stage, reason, line, col, "
-            "excerpt from stg_rejection",
-            {"run_id": run_id},
+        _affected(conn, _DRIFT, params)
+        # The quarantine: a file that parsed leaves it; a rejected file enters or is refreshed.
+        conn.execute(
+            "delete from etl.rejection where path in (select source_path from stg_article)"
         )
+        _affected(conn, _QUARANTINE, params)
         conn.execute("commit")
     except Exception as exc:
         conn.execute("rollback")
@@ -215,38 +253,25 @@ def table_rows(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {t: _count(conn, f"select count(*) from {t}") for t in TABLES}
 
 
-def finish_run(
-    conn: duckdb.DuckDBPyConnection,
-    run_id: str,
-    *,
-    status: str,
-    files_seen: int,
-    result: BatchResult,
-    seconds: dict[str, float],
-    error: str | None = None,
-) -> None:
+def finish_run(conn: duckdb.DuckDBPyConnection, run_id: str, values: dict[str, object]) -> None:
+    """Fill in the run's row: ``values`` maps etl.run columns to values (dicts become JSON)."""
+    values = {
+        name: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
+        for name, v in values.items()
+    }
+    assignments = ", ".join(f"{name} = ${name}" for name in values)
     conn.execute(
-        """
-        update etl.run set
-            finished_at = ?, status = ?, files_seen = ?, files_loaded = ?, files_unchanged = ?,
-            files_superseded = ?, files_rejected = ?, warnings = ?, rows_inserted = ?,
-            rows_deleted = ?, table_rows = ?, seconds = ?, error = ?
-        where run_id = ?
-        """,
-        [
-            dt.datetime.now(dt.UTC),
-            status,
-            files_seen,
-            result.loaded,
-            result.unchanged,
-            result.superseded,
-            result.rejected,
-            result.warnings,
-            json.dumps(result.inserted, sort_keys=True),
-            json.dumps(result.deleted, sort_keys=True),
-            json.dumps(table_rows(conn), sort_keys=True),
-            json.dumps({k: round(v, 3) for k, v in seconds.items()}),
-            error,
-            run_id,
-        ],
+        f"update etl.run set finished_at = $finished_at, {assignments} where run_id = $run_id",
+        {**values, "finished_at": dt.datetime.now(dt.UTC), "run_id": run_id},
     )
+
+
+def forget_missing_rejections(conn: duckdb.DuckDBPyConnection) -> int:
+    """Drop quarantine rows of files that no longer exist (deleted or renamed)."""
+    paths = [p for (p,) in conn.execute("select path from etl.rejection").fetchall()]
+    gone = [p for p in paths if not os.path.lexists(p)]
+    if gone:
+        conn.execute(
+            "delete from etl.rejection where path in (select unnest($gone))", {"gone": gone}
+        )
+    return len(gone)

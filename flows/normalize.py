@@ -1,15 +1,13 @@
-"""One document's data -> rows for every table, or a Rejection. The contract lives here.
+"""One document's data -> rows for every table, or a Rejection.
 
-Rules (see README "Contract"):
-- ``article_id`` = first 16 hex chars of sha256(canonical URL); canonical URL = ``webUrl``, else
-  ``originalUrl``, trimmed, scheme and host lowercased, fragment dropped. No URL -> rejection.
+The rules live in :mod:`flows.contract` (the declared contract); this module applies them:
+- ``article_id`` = first 16 hex chars of sha256("article" 0x1F canonical URL); canonical URL =
+  ``webUrl``, else ``originalUrl``, trimmed, scheme and host lowercased, fragment dropped.
 - ``provider_id`` = id of the canonical domain (lowercase, no leading ``www.``); a provider with a
-  name but no domain is keyed by its lowercased name. The latest-published mention's name wins.
-- ``topic_id`` = id of the case-folded, whitespace-collapsed name; the name kept is the
-  alphabetically first spelling seen, so the result never depends on load order.
-- Timestamps become UTC; a naive timestamp is taken as UTC; a date is midnight UTC.
-- A value of the wrong type that cannot be coerced loads as NULL with a warning naming the field;
-  keys outside the contract are kept in the ``extra`` JSON column of their row.
+  name but no domain is keyed by its lowercased name.
+- ``topic_id`` = id of the case-folded, whitespace-collapsed name.
+- A value that cannot be coerced loads as NULL with a warning naming the field; keys outside the
+  contract are kept in the ``extra`` JSON column of their row and reported as drift.
 """
 
 from __future__ import annotations
@@ -23,31 +21,31 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from flows.contract import Field, known_keys, scalar_fields
 from flows.records import FrontMatter, Rejection
 
 STAGE = "normalize"
 UTC = dt.UTC
 
-ARTICLE_KEYS = frozenset(
-    {
-        "title", "excerpt", "category", "type", "publishedDateTime", "originalUrl", "webUrl",
-        "ampWebUrl", "cdnAmpWebUrl", "quality", "heat", "published", "provider", "topics",
-        "images", "related", "secured",
-    }
-)  # fmt: skip
-RELATED_KEYS = frozenset(
-    {
-        "title", "excerpt", "publishedDateTime", "originalUrl", "webUrl", "ampWebUrl",
-        "cdnAmpWebUrl", "type", "provider", "quality", "images",
-    }
-)  # fmt: skip
-IMAGE_KEYS = frozenset({"url", "width", "height", "isCached"})
-PROVIDER_KEYS = frozenset({"name", "domain"})
+ARTICLE_KEYS = known_keys("")
+RELATED_KEYS = known_keys("related[].")
+IMAGE_KEYS = known_keys("images[].")
+PROVIDER_KEYS = known_keys("provider.")
+ARTICLE_SCALARS = scalar_fields("")
+RELATED_SCALARS = scalar_fields("related[].")
+IMAGE_SCALARS = scalar_fields("images[].")
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _SPACES = re.compile(r"\s+")
+_INDEX = re.compile(r"\[\d+\]")
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
+_TYPE_NAMES = {
+    str: "text", int: "integer", float: "float", bool: "boolean", dict: "mapping",
+    list: "list", bytes: "binary", dt.datetime: "timestamp", dt.date: "date", type(None): "null",
+}  # fmt: skip
+_CANONICAL = {"text": "text", "url": "text", "integer": "integer", "boolean": "boolean",
+              "timestamp": "timestamp"}  # fmt: skip
 
 
 def snake_case(key: str) -> str:
@@ -58,6 +56,10 @@ def snake_case(key: str) -> str:
 def make_id(*parts: str) -> str:
     """A deterministic 16-hex-char id from text parts."""
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def canonical_url(value: Any) -> str | None:
@@ -82,7 +84,10 @@ def canonical_domain(value: Any) -> str | None:
         return None
     domain = value.strip().lower()
     if "://" in domain:
-        domain = urlsplit(domain).netloc
+        try:
+            domain = urlsplit(domain).netloc
+        except ValueError:
+            return None
     domain = domain.split("/", 1)[0].rstrip(".")
     if domain.startswith("www."):
         domain = domain[4:]
@@ -95,12 +100,16 @@ def topic_key(name: str) -> str:
 
 @dataclass
 class Collector:
-    """Warnings for one document: (field, message)."""
+    """Warnings (field, message) and drift observations (key path, observed, expected type)."""
 
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    observations: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     def warn(self, field_name: str, message: str) -> None:
         self.warnings.append((field_name, message))
+
+    def observe(self, field_name: str, value: Any, expected: str | None) -> None:
+        self.observations.append((_INDEX.sub("[]", field_name), type_name(value), expected))
 
 
 @dataclass
@@ -114,34 +123,33 @@ class DocumentRows:
     topics: list[dict[str, Any]]
     article_topics: list[dict[str, Any]]
     warnings: list[tuple[str, str]]
+    observations: list[tuple[str, str, str | None]] = field(default_factory=list)
+    front_matter: str | None = None
 
 
 # -- coercion ---------------------------------------------------------------------------------
 
 
 def to_text(value: Any, name: str, out: Collector) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
+    if value is None or isinstance(value, str):
         return value
+    out.observe(name, value, "text")
     if isinstance(value, bool | int | float | dt.date):
-        out.warn(name, f"expected text, got {type(value).__name__}; stored as text")
+        out.warn(name, f"expected text, got {type_name(value)}; stored as text")
         return value.isoformat() if isinstance(value, dt.date) else str(value)
-    out.warn(name, f"expected text, got {type(value).__name__}; stored as NULL")
+    out.warn(name, f"expected text, got {type_name(value)}; stored as NULL")
     return None
 
 
 def to_int(value: Any, name: str, out: Collector) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool):
-        out.warn(name, f"expected a number, got boolean {value}; stored as NULL")
-        return None
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         if -(2**31) <= value < 2**31:
             return value
         out.warn(name, f"number {value} is out of range; stored as NULL")
         return None
+    out.observe(name, value, "integer")
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -153,22 +161,30 @@ def to_int(value: Any, name: str, out: Collector) -> int | None:
                 out.warn(name, f"expected a number, got text {value!r:.60}; stored as NULL")
                 return None
         out.warn(name, f"number given as text {value!r:.60}; converted")
-        return to_int(number, name, out)
+        return _from_number(number, name, out)
     if isinstance(value, float):
-        if math.isfinite(value) and value.is_integer():
-            return to_int(int(value), name, out)
-        if math.isfinite(value):
-            out.warn(name, f"number {value} is not whole; rounded to {round(value)}")
-            return to_int(round(value), name, out)
-        out.warn(name, f"number {value} is not finite; stored as NULL")
+        return _from_number(value, name, out)
+    out.warn(name, f"expected a number, got {type_name(value)}; stored as NULL")
+    return None
+
+
+def _from_number(number: float, name: str, out: Collector) -> int | None:
+    if isinstance(number, float) and not math.isfinite(number):
+        out.warn(name, f"number {number} is not finite; stored as NULL")
         return None
-    out.warn(name, f"expected a number, got {type(value).__name__}; stored as NULL")
+    if isinstance(number, float) and not number.is_integer():
+        out.warn(name, f"number {number} is not whole; rounded to {round(number)}")
+    whole = round(number)
+    if -(2**31) <= whole < 2**31:
+        return whole
+    out.warn(name, f"number {number} is out of range; stored as NULL")
     return None
 
 
 def to_bool(value: Any, name: str, out: Collector) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
+    out.observe(name, value, "boolean")
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         out.warn(name, f"boolean given as text {value!r}; converted")
         return value.strip().lower() in _TRUE
@@ -181,6 +197,8 @@ def to_bool(value: Any, name: str, out: Collector) -> bool | None:
 def to_timestamp(value: Any, name: str, out: Collector) -> dt.datetime | None:
     if value is None:
         return None
+    if not isinstance(value, dt.datetime):
+        out.observe(name, value, "timestamp")
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -198,24 +216,65 @@ def to_timestamp(value: Any, name: str, out: Collector) -> dt.datetime | None:
     if isinstance(value, dt.date):
         out.warn(name, "date without a time; midnight UTC assumed")
         return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
-    out.warn(name, f"expected a timestamp, got {type(value).__name__}; stored as NULL")
+    out.warn(name, f"expected a timestamp, got {type_name(value)}; stored as NULL")
     return None
 
 
+_COERCE = {
+    "text": to_text,
+    "url": to_text,
+    "integer": to_int,
+    "boolean": to_bool,
+    "timestamp": to_timestamp,
+}
+
+
+def coerce_fields(
+    data: dict[str, Any], fields: tuple[Field, ...], where: str, out: Collector
+) -> dict[str, Any]:
+    """Apply the contract's scalar fields to one mapping: {column: value}."""
+    row: dict[str, Any] = {}
+    for spec in fields:
+        key = spec.source.rsplit(".", 1)[-1].rsplit("]", 1)[-1].lstrip(".")
+        name = f"{where}{key}"
+        value = _COERCE[spec.type](data.get(key), name, out)
+        if (
+            value is not None
+            and spec.minimum is not None
+            and not (spec.minimum <= value <= (spec.maximum if spec.maximum is not None else value))
+        ):
+            out.warn(name, f"{value} is outside {spec.minimum}..{spec.maximum}; stored as NULL")
+            value = None
+        row[spec.column.split(".", 1)[1]] = value
+    return row
+
+
 def to_json(value: dict[str, Any]) -> str | None:
-    """Unknown keys as JSON text (sorted keys); dates become ISO strings. None when empty."""
+    """Unknown keys as JSON text (sorted keys). None when empty.
+
+    Dates become ISO text, binary becomes hex, NaN/Infinity become text, so the result is always
+    valid JSON that DuckDB accepts.
+    """
     if not value:
         return None
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=_json_default)
+    return json.dumps(_jsonable(value), sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
-def _json_default(value: Any) -> Any:
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
+        return sorted((_jsonable(v) for v in value), key=repr)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
     return repr(value)
 
 
@@ -224,12 +283,16 @@ def _list(value: Any, name: str, out: Collector) -> list[Any]:
         return []
     if isinstance(value, list):
         return value
-    out.warn(name, f"expected a list, got {type(value).__name__}; ignored")
+    out.observe(name, value, "list")
+    out.warn(name, f"expected a list, got {type_name(value)}; ignored")
     return []
 
 
-def _extra(data: dict[Any, Any], known: frozenset[str]) -> dict[str, Any]:
-    return {str(k): v for k, v in data.items() if k not in known}
+def _extra(data: dict[str, Any], known: frozenset[str], where: str, out: Collector) -> dict:
+    extra = {k: v for k, v in data.items() if k not in known}
+    for key, value in extra.items():
+        out.observe(f"{where}{key}", value, None)
+    return extra
 
 
 # -- rows -------------------------------------------------------------------------------------
@@ -243,13 +306,20 @@ def _provider(
         out.warn(name, "no provider")
         return None, None, {}
     if isinstance(value, str):
+        out.observe(name, value, "mapping")
         value = {"name": value}
     if not isinstance(value, dict):
-        out.warn(name, f"expected a mapping, got {type(value).__name__}; no provider")
+        out.observe(name, value, "mapping")
+        out.warn(name, f"expected a mapping, got {type_name(value)}; no provider")
         return None, None, {}
-    domain = canonical_domain(value.get("domain"))
+    extra = _extra(value, PROVIDER_KEYS, f"{name}.", out)
+    raw_domain = value.get("domain")
+    if raw_domain is not None and not isinstance(raw_domain, str):
+        out.observe(f"{name}.domain", raw_domain, "text")
+        out.warn(f"{name}.domain", f"expected text, got {type_name(raw_domain)}; ignored")
+    domain = canonical_domain(raw_domain)
     pname = to_text(value.get("name"), f"{name}.name", out)
-    pname = pname.strip() if pname and pname.strip() else None
+    pname = _SPACES.sub(" ", pname).strip() or None if pname else None
     if domain:
         provider_id = make_id("provider", domain)
     elif pname:
@@ -257,14 +327,10 @@ def _provider(
         provider_id = make_id("provider-name", pname.casefold())
     else:
         out.warn(name, "provider has neither name nor domain; no provider")
-        return None, None, _extra(value, PROVIDER_KEYS)
-    row = {
-        "provider_id": provider_id,
-        "domain": domain,
-        "name": pname,
-        "name_observed_at": observed_at,
-    }
-    return provider_id, row, _extra(value, PROVIDER_KEYS)
+        return None, None, extra
+    row = {"provider_id": provider_id, "domain": domain, "name": pname,
+           "name_observed_at": observed_at}  # fmt: skip
+    return provider_id, row, extra
 
 
 def _images(
@@ -274,10 +340,12 @@ def _images(
     for position, image in enumerate(_list(value, name, out), start=1):
         where = f"{name}[{position}]"
         if not isinstance(image, dict):
-            out.warn(where, f"expected a mapping, got {type(image).__name__}; image dropped")
+            out.observe(where, image, "mapping")
+            out.warn(where, f"expected a mapping, got {type_name(image)}; image dropped")
             continue
-        url = to_text(image.get("url"), f"{where}.url", out)
-        if not url or not url.strip():
+        values = coerce_fields(image, IMAGE_SCALARS, f"{where}.", out)
+        url = (values["url"] or "").strip()
+        if not url:
             out.warn(f"{where}.url", "image has no url; image dropped")
             continue
         rows.append(
@@ -286,11 +354,9 @@ def _images(
                 "article_id": article_id,
                 "related_id": related_id,
                 "position": position,
-                "url": url.strip(),
-                "width": to_int(image.get("width"), f"{where}.width", out),
-                "height": to_int(image.get("height"), f"{where}.height", out),
-                "is_cached": to_bool(image.get("isCached"), f"{where}.isCached", out),
-                "extra": to_json(_extra(image, IMAGE_KEYS)),
+                **values,
+                "url": url,
+                "extra": to_json(_extra(image, IMAGE_KEYS, f"{where}.", out)),
             }
         )
     return rows
@@ -298,12 +364,17 @@ def _images(
 
 def _topics(value: Any, out: Collector) -> list[str]:
     if isinstance(value, str):
+        out.observe("topics", value, "list")
         value = value.split(",")
     names: list[str] = []
     seen: set[str] = set()
     for index, topic in enumerate(_list(value, "topics", out), start=1):
+        if topic is None:
+            out.warn(f"topics[{index}]", "empty topic; dropped")
+            continue
         if isinstance(topic, bool) or not isinstance(topic, str | int | float):
-            out.warn(f"topics[{index}]", f"expected text, got {type(topic).__name__}; dropped")
+            out.observe(f"topics[{index}]", topic, "text")
+            out.warn(f"topics[{index}]", f"expected text, got {type_name(topic)}; dropped")
             continue
         name = _SPACES.sub(" ", str(topic)).strip()
         key = name.casefold()
@@ -314,70 +385,72 @@ def _topics(value: Any, out: Collector) -> list[str]:
     return names
 
 
-def normalize_document(doc: FrontMatter) -> DocumentRows | Rejection:
-    """Turn one parsed document into rows for every table, or reject it."""
-    data = doc.data
-    out = Collector()
-    url = canonical_url(data.get("webUrl")) or canonical_url(data.get("originalUrl"))
-    if url is None:
-        return Rejection(
-            doc.path, STAGE, "no webUrl or originalUrl: an article needs a URL to be identified",
-            sha256=doc.sha256,
-        )  # fmt: skip
-    article_id = article_id_for(url)
-    assert article_id is not None
-    published_at = to_timestamp(data.get("publishedDateTime"), "publishedDateTime", out)
-    extra = _extra(data, ARTICLE_KEYS)
+def _related(
+    entries: list[Any], article_id: str, out: Collector
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(related rows, their images, their providers)."""
+    rows: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
     providers: list[dict[str, Any]] = []
-    provider_id, provider_row, provider_extra = _provider(
-        data.get("provider"), published_at, "provider", out
-    )
-    if provider_row:
-        providers.append(provider_row)
-    if provider_extra:
-        extra["provider"] = provider_extra
-
-    images = _images(data.get("images"), article_id, None, "images", out)
-    related_rows: list[dict[str, Any]] = []
-    for position, entry in enumerate(_list(data.get("related"), "related", out), start=1):
+    for position, entry in enumerate(entries, start=1):
         where = f"related[{position}]"
         if not isinstance(entry, dict):
-            out.warn(where, f"expected a mapping, got {type(entry).__name__}; entry dropped")
+            out.observe(where, entry, "mapping")
+            out.warn(where, f"expected a mapping, got {type_name(entry)}; entry dropped")
             continue
         related_id = make_id("related", article_id, str(position))
-        rel_url = canonical_url(entry.get("webUrl")) or canonical_url(entry.get("originalUrl"))
-        rel_published = to_timestamp(
-            entry.get("publishedDateTime"), f"{where}.publishedDateTime", out
+        values = coerce_fields(entry, RELATED_SCALARS, f"{where}.", out)
+        url = canonical_url(values["web_url"]) or canonical_url(values["original_url"])
+        if url is None:
+            out.warn(where, "related entry has no webUrl or originalUrl; related_article_id NULL")
+        provider_id, provider, provider_extra = _provider(
+            entry.get("provider"), values["published_at"], f"{where}.provider", out
         )
-        rel_provider_id, rel_provider, rel_provider_extra = _provider(
-            entry.get("provider"), rel_published, f"{where}.provider", out
-        )
-        if rel_provider:
-            providers.append(rel_provider)
-        rel_extra = _extra(entry, RELATED_KEYS)
-        if rel_provider_extra:
-            rel_extra["provider"] = rel_provider_extra
-        related_rows.append(
+        if provider:
+            providers.append(provider)
+        extra = _extra(entry, RELATED_KEYS, f"{where}.", out)
+        if provider_extra:
+            extra["provider"] = provider_extra
+        rows.append(
             {
                 "related_id": related_id,
                 "article_id": article_id,
                 "position": position,
-                "related_article_id": article_id_for(rel_url),
-                "title": to_text(entry.get("title"), f"{where}.title", out),
-                "excerpt": to_text(entry.get("excerpt"), f"{where}.excerpt", out),
-                "published_at": rel_published,
-                "original_url": to_text(entry.get("originalUrl"), f"{where}.originalUrl", out),
-                "web_url": to_text(entry.get("webUrl"), f"{where}.webUrl", out),
-                "amp_web_url": to_text(entry.get("ampWebUrl"), f"{where}.ampWebUrl", out),
-                "cdn_amp_web_url": to_text(entry.get("cdnAmpWebUrl"), f"{where}.cdnAmpWebUrl", out),
-                "type": to_text(entry.get("type"), f"{where}.type", out),
-                "provider_id": rel_provider_id,
-                "quality": to_int(entry.get("quality"), f"{where}.quality", out),
-                "extra": to_json(rel_extra),
+                "related_article_id": article_id_for(url),
+                **values,
+                "provider_id": provider_id,
+                "extra": to_json(extra),
             }
         )
         images.extend(_images(entry.get("images"), article_id, related_id, f"{where}.images", out))
+    return rows, images, providers
 
+
+def normalize_document(doc: FrontMatter) -> DocumentRows | Rejection:
+    """Turn one parsed document into rows for every table, or reject it."""
+    data = doc.data
+    out = Collector()
+    values = coerce_fields(data, ARTICLE_SCALARS, "", out)
+    url = canonical_url(values["web_url"]) or canonical_url(values["original_url"])
+    if url is None:
+        return Rejection(
+            doc.path, STAGE, "no webUrl or originalUrl: an article needs a URL to be identified",
+            sha256=doc.sha256, kind="no_url",
+        )  # fmt: skip
+    article_id = make_id("article", url)
+    extra = _extra(data, ARTICLE_KEYS, "", out)
+    provider_id, provider, provider_extra = _provider(
+        data.get("provider"), values["published_at"], "provider", out
+    )
+    providers = [provider] if provider else []
+    if provider_extra:
+        extra["provider"] = provider_extra
+    images = _images(data.get("images"), article_id, None, "images", out)
+    related, related_images, related_providers = _related(
+        _list(data.get("related"), "related", out), article_id, out
+    )
+    images.extend(related_images)
+    providers.extend(related_providers)
     topic_names = _topics(data.get("topics"), out)
     topics = [{"topic_id": make_id("topic", topic_key(n)), "name": n} for n in topic_names]
     article_topics = [
@@ -387,25 +460,26 @@ def normalize_document(doc: FrontMatter) -> DocumentRows | Rejection:
     article = {
         "article_id": article_id,
         "canonical_url": url,
-        "title": to_text(data.get("title"), "title", out),
-        "excerpt": to_text(data.get("excerpt"), "excerpt", out),
-        "category": to_text(data.get("category"), "category", out),
-        "type": to_text(data.get("type"), "type", out),
-        "published_at": published_at,
-        "original_url": to_text(data.get("originalUrl"), "originalUrl", out),
-        "web_url": to_text(data.get("webUrl"), "webUrl", out),
-        "amp_web_url": to_text(data.get("ampWebUrl"), "ampWebUrl", out),
-        "cdn_amp_web_url": to_text(data.get("cdnAmpWebUrl"), "cdnAmpWebUrl", out),
-        "quality": to_int(data.get("quality"), "quality", out),
-        "heat": to_int(data.get("heat"), "heat", out),
-        "is_published": to_bool(data.get("published"), "published", out),
+        "title": values["title"],
+        "excerpt": values["excerpt"],
+        "category": values["category"],
+        "type": values["type"],
+        "published_at": values["published_at"],
+        "original_url": values["original_url"],
+        "web_url": values["web_url"],
+        "amp_web_url": values["amp_web_url"],
+        "cdn_amp_web_url": values["cdn_amp_web_url"],
+        "quality": values["quality"],
+        "heat": values["heat"],
+        "is_published": values["is_published"],
         "provider_id": provider_id,
-        "secured": to_text(data.get("secured"), "secured", out),
+        "secured": values["secured"],
         "body": doc.body,
         "extra": to_json(extra),
         "source_path": doc.path,
         "source_sha256": doc.sha256,
     }
     return DocumentRows(
-        article, providers, images, related_rows, topics, article_topics, out.warnings
-    )
+        article, providers, images, related, topics, article_topics,
+        out.warnings, out.observations, doc.raw,
+    )  # fmt: skip

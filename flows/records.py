@@ -23,6 +23,7 @@ class FrontMatter:
     sha256: str
     data: dict[str, Any]
     body: str | None
+    raw: str | None = None  # the front matter text as written (LF line endings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class Rejection:
     col: int | None = None
     sha256: str | None = None
     excerpt: str | None = None
+    kind: str = "invalid"
 
     def location(self, display_path: str | None = None) -> str:
         where = display_path or self.path

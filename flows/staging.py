@@ -60,8 +60,16 @@ SCHEMAS: dict[str, pa.Schema] = {
         [("doc_index", I32), ("article_id", S), ("topic_id", S), ("position", I32)]
     ),
     "rejection": pa.schema(
-        [("path", S), ("sha256", S), ("stage", S), ("reason", S), ("line", I32), ("col", I32),
-         ("excerpt", S)]
+        [("path", S), ("sha256", S), ("stage", S), ("kind", S), ("reason", S), ("line", I32),
+         ("col", I32), ("excerpt", S)]
+    ),
+    "front_matter": pa.schema(
+        [("doc_index", I32), ("article_id", S), ("source_path", S), ("source_sha256", S),
+         ("front_matter", S)]
+    ),
+    "drift": pa.schema(
+        [("doc_index", I32), ("path", S), ("key_path", S), ("observed_type", S),
+         ("expected_type", S)]
     ),
     "warning": pa.schema(
         [("doc_index", I32), ("path", S), ("article_id", S), ("field", S), ("message", S)]
@@ -96,6 +104,7 @@ def build_tables(results: Sequence[DocumentRows | Rejection]) -> dict[str, pa.Ta
                     "path": result.path,
                     "sha256": result.sha256,
                     "stage": result.stage,
+                    "kind": result.kind,
                     "reason": result.reason,
                     "line": result.line,
                     "col": result.col,
@@ -107,6 +116,15 @@ def build_tables(results: Sequence[DocumentRows | Rejection]) -> dict[str, pa.Ta
         for table, attr in _CHILDREN.items():
             rows[table].extend({"doc_index": doc_index, **r} for r in getattr(result, attr))
         path, article_id = result.article["source_path"], result.article["article_id"]
+        rows["front_matter"].append(
+            {"doc_index": doc_index, "article_id": article_id, "source_path": path,
+             "source_sha256": result.article["source_sha256"], "front_matter": result.front_matter}
+        )  # fmt: skip
+        rows["drift"].extend(
+            {"doc_index": doc_index, "path": path, "key_path": k, "observed_type": o,
+             "expected_type": e}
+            for k, o, e in result.observations
+        )  # fmt: skip
         rows["warning"].extend(
             {
                 "doc_index": doc_index,
@@ -128,13 +146,33 @@ def process_file(path: str, max_file_bytes: int) -> DocumentRows | Rejection:
             return doc
         return normalize_document(doc)
     except Exception as exc:  # one bad file must never stop the run
-        return Rejection(path, "normalize", f"unexpected {type(exc).__name__}: {exc}"[:500])
+        return Rejection(
+            path, "normalize", f"unexpected {type(exc).__name__}: {exc}"[:500], kind="unexpected"
+        )
+
+
+def _arrow_safe(result: DocumentRows | Rejection) -> DocumentRows | Rejection:
+    if isinstance(result, Rejection):
+        return result
+    try:
+        build_tables([result])
+    except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+        return Rejection(
+            result.article["source_path"], "normalize", f"a value cannot be stored: {exc}"[:500],
+            sha256=result.article["source_sha256"], kind="unstorable",
+        )  # fmt: skip
+    return result
 
 
 def process_chunk(paths: Sequence[str], max_file_bytes: int, batch_dir: str) -> ChunkSummary:
     """Worker entry point: one chunk of files -> one staged batch on disk."""
     results = [process_file(p, max_file_bytes) for p in paths]
-    tables = build_tables(results)
+    try:
+        tables = build_tables(results)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError):
+        # Find the document(s) Arrow cannot hold and quarantine them instead of the whole batch.
+        results = [_arrow_safe(result) for result in results]
+        tables = build_tables(results)
     write_batch(tables, Path(batch_dir))
     return ChunkSummary(
         batch_dir,

@@ -40,7 +40,10 @@ def test_run_loads_good_files_and_reports_the_bad_one(mixed_corpus: Path, tmp_pa
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "files: 4 seen = 3 loaded + 0 unchanged + 0 superseded + 1 rejected; 5 warning(s)" in out
+    assert (
+        "files: 4 seen = 3 loaded + 1 rejected + 0 skipped (0 unchanged, 0 superseded) "
+        "+ 0 ignored; 5 warning(s)"
+    ) in out
     assert (
         "src/tab_indent.txt:5:1: could not parse front matter: found character that cannot start "
         "any token (a tab: YAML is indented with spaces)" in out

@@ -22,8 +22,9 @@ from flows.records import FrontMatter, Rejection, StageFailed
 from tests.conftest import CORPUS
 
 
-def test_uses_the_c_safe_loader() -> None:
-    assert SafeLoader is yaml.CSafeLoader
+def test_uses_the_c_safe_loader_and_never_an_unsafe_one() -> None:
+    assert issubclass(SafeLoader, yaml.CSafeLoader)
+    assert not issubclass(SafeLoader, yaml.FullLoader | yaml.UnsafeLoader | yaml.Loader)
 
 
 def test_discover_is_recursive_sorted_and_filters_suffixes(tmp_path: Path) -> None:
@@ -84,39 +85,53 @@ def test_seed_document_has_no_body() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "reason", "line", "col"),
+    ("raw", "kind", "reason", "line", "col"),
     [
-        (b"", "no front matter: the first line must be '---'", 1, 1),
-        (b"title: x\n", "no front matter: the first line must be '---'", 1, 1),
-        (b"---", "front matter is not closed: no closing '---' line", 1, 1),
-        (b"---\ntitle: x\nbody\n", "front matter is not closed: no closing '---' line", 3, 1),
-        (b"---\n---\n", "front matter is empty", 2, 1),
-        (b"---\n- a\n- b\n---\n", "front matter is a list, not a mapping of keys", 2, 1),
-        (b"---\njust text\n---\n", "front matter is a str, not a mapping of keys", 2, 1),
+        (b"", "empty_file", "file is empty", 1, 1),
+        (b"\xef\xbb\xbf \n\n", "empty_file", "file is empty", 1, 1),
+        (b"title: x\n", "no_front_matter", "no front matter: the first line must be '---'", 1, 1),
+        (b"---", "unclosed_front_matter", "front matter is not closed: no closing '---' line", 1, 1),
+        (b"---\ntitle: x\nbody\n", "unclosed_front_matter",
+         "front matter is not closed: no closing '---' line", 3, 1),
+        (b"---\n---\n", "empty_front_matter", "front matter is empty", 2, 1),
+        (b"---\n- a\n- b\n---\n", "not_a_mapping", "front matter is a list, not a mapping of keys", 2, 1),
+        (b"---\njust text\n---\n", "not_a_mapping", "front matter is a str, not a mapping of keys", 2, 1),
         (
             b"---\ntitle: ok\nprovider:\n\tname: x\n---\n",
+            "yaml_syntax",
             "could not parse front matter: found character that cannot start any token "
             "(a tab: YAML is indented with spaces)",
             4,
             1,
         ),
-        (
-            b'---\ntitle: "unterminated\n---\n',
-            "could not parse front matter: found unexpected end of stream",
-            3,
-            1,
-        ),
-        (b"---\na: 1\n\xff\xfe\n---\n", "file is not valid UTF-8 (byte 0xff)", 3, 1),
-        (b"---\na: \x00\n---\n", "file looks binary (contains NUL bytes)", 1, 1),
+        (b'---\ntitle: "unterminated\n---\n', "yaml_syntax",
+         "could not parse front matter: found unexpected end of stream", 3, 1),
+        (b"---\na: 1\n\xff\xfe\n---\n", "not_utf8",
+         "file is not valid UTF-8 (byte 0xff); save it as UTF-8", 3, 1),
+        (b"---\na: \x00\n---\n", "binary", "file looks binary (contains NUL bytes)", 2, 4),
+        (b"---\ntitle: a\ntitle: b\n---\n", "duplicate_key",
+         "could not parse front matter: found duplicate key 'title'", 3, 1),
+        (b"---\nprovider:\n  name: a\n  name: b\n---\n", "duplicate_key",
+         "could not parse front matter: found duplicate key 'name'", 4, 3),
+        (b"---\n2021: year\n---\n", "non_text_key",
+         "could not parse front matter: found a key that is not text: 2021 (quote it)", 2, 1),
+        (b"---\n? [a, b]\n: x\n---\n", "non_text_key",
+         "could not parse front matter: found a list used as a key", 2, 3),
+        (b"---\nwhen: 2021-02-30\n---\n", "yaml_value",
+         "could not parse front matter: day is out of range for month in '2021-02-30'", 2, 7),
+        (b"---\nx: &a [*a]\n---\n", "recursive_alias",
+         "could not parse front matter: found an alias that refers to itself", 2, 4),
+        (b"---\nx: " + b"[" * 60 + b"]" * 60 + b"\n---\n", "too_deep",
+         "could not parse front matter: nesting is deeper than 50 levels", 2, 53),
     ],
-)
+)  # fmt: skip
 def test_bad_documents_become_rejections_with_location(
-    raw: bytes, reason: str, line: int, col: int
+    raw: bytes, kind: str, reason: str, line: int, col: int
 ) -> None:
     result = parse_document("x.txt", raw)
     assert isinstance(result, Rejection)
-    assert (result.path, result.stage, result.reason, result.line, result.col) == (
-        "x.txt", "extract", reason, line, col,
+    assert (result.path, result.stage, result.kind, result.reason, result.line, result.col) == (
+        "x.txt", "extract", kind, reason, line, col,
     )  # fmt: skip
     assert result.sha256 is not None
 

@@ -59,30 +59,39 @@ def test_seed_rows_in_the_warehouse_are_exact(fixture_run: tuple[Settings, RunSu
 def test_fixture_run_accounting(fixture_run: tuple[Settings, RunSummary]) -> None:
     settings, summary = fixture_run
     assert summary.status == "success"
-    assert (summary.files_seen, summary.files_loaded, summary.files_unchanged,
-            summary.files_superseded, summary.files_rejected) == (9, 4, 0, 1, 4)  # fmt: skip
+    counts = (summary.files_seen, summary.files_loaded, summary.files_rejected,
+              summary.files_skipped, summary.files_ignored)  # fmt: skip
+    assert counts == (10, 4, 4, 1, 1)  # data.json is ignored; dup_early.txt is superseded
+    assert summary.files_seen == sum(counts[1:])
+    assert (summary.files_unchanged, summary.files_superseded) == (0, 1)
     assert summary.table_rows == {
         "provider": 5, "article": 4, "related": 3, "image": 6, "topic": 6, "article_topic": 8,
     }  # fmt: skip
-    [run] = query(settings.warehouse, "select * from etl.run")
-    assert (run["status"], run["files_seen"], run["files_loaded"], run["files_rejected"]) == (
-        "success", 9, 4, 4,
-    )  # fmt: skip
+    [run] = query(
+        settings.warehouse,
+        "select status, files_seen, files_loaded, files_rejected, files_skipped, files_ignored "
+        "from etl.run",
+    )
+    assert run == {"status": "success", "files_seen": 10, "files_loaded": 4, "files_rejected": 4,
+                   "files_skipped": 1, "files_ignored": 1}  # fmt: skip
     rejections = query(
         settings.warehouse,
-        "select regexp_extract(path, '[^/]+$') as file, stage, reason, line, col "
+        "select regexp_extract(path, '[^/]+$') as file, stage, kind, reason, line, col "
         "from etl.rejection order by file",
     )
     assert rejections == [
-        {"file": "missing_close.txt", "stage": "extract", "line": 3, "col": 1,
-         "reason": "front matter is not closed: no closing '---' line"},
-        {"file": "no_url.md", "stage": "normalize", "line": None, "col": None,
+        {"file": "missing_close.txt", "stage": "extract", "kind": "unclosed_front_matter",
+         "line": 3, "col": 1, "reason": "front matter is not closed: no closing '---' line"},
+        {"file": "no_url.md", "stage": "normalize", "kind": "no_url", "line": None, "col": None,
          "reason": "no webUrl or originalUrl: an article needs a URL to be identified"},
-        {"file": "notes.txt", "stage": "extract", "line": 1, "col": 1,
+        {"file": "notes.txt", "stage": "extract", "kind": "no_front_matter", "line": 1, "col": 1,
          "reason": "no front matter: the first line must be '---'"},
-        {"file": "tab_indent.txt", "stage": "extract", "line": 5, "col": 1,
+        {"file": "tab_indent.txt", "stage": "extract", "kind": "yaml_syntax", "line": 5, "col": 1,
          "reason": "could not parse front matter: found character that cannot start any token "
                    "(a tab: YAML is indented with spaces)"},
+    ]  # fmt: skip
+    assert [(r["kind"], r["files"]) for r in summary.top_reasons] == [
+        ("no_front_matter", 1), ("no_url", 1), ("unclosed_front_matter", 1), ("yaml_syntax", 1),
     ]  # fmt: skip
     warnings = query(
         settings.warehouse,
@@ -92,6 +101,28 @@ def test_fixture_run_accounting(fixture_run: tuple[Settings, RunSummary]) -> Non
         {"file": "dashes_in_value.txt", "field": f}
         for f in ["images[1].width", "images[2].url", "published", "publishedDateTime", "quality"]
     ]
+    assert [(d["key_path"], d["observed_type"], d["expected_type"], d["documents"])
+            for d in summary.drift] == [
+        ("heat", "float", "integer", 1), ("images[].width", "text", "integer", 1),
+        ("language", "text", None, 1), ("published", "text", "boolean", 1),
+        ("publishedDateTime", "text", "timestamp", 1), ("quality", "text", "integer", 1),
+        ("topics", "text", "list", 1),
+    ]  # fmt: skip
+    assert all(d["example_path"].endswith("dashes_in_value.txt") for d in summary.drift)
+
+
+def test_raw_front_matter_is_recoverable(fixture_run: tuple[Settings, RunSummary]) -> None:
+    settings, _ = fixture_run
+    [row] = query(
+        settings.warehouse,
+        "select front_matter, source_path from etl.front_matter where article_id = ?",
+        [ARTICLE_ID],
+    )
+    text = SEED.read_text(encoding="utf-8")
+    assert "---\n" + row["front_matter"] + "---\n" == text[: text.index("\n---\n") + 5]
+    assert row["source_path"] == SEED.as_posix()
+    loaded = query(settings.warehouse, "select count(*) as n from etl.front_matter")
+    assert loaded == [{"n": 4}]
 
 
 def test_newest_copy_of_a_shared_url_wins(fixture_run: tuple[Settings, RunSummary]) -> None:
@@ -142,6 +173,7 @@ def test_second_run_changes_nothing(
     second = run_ingest(settings)
     assert table_contents(settings.warehouse) == before
     assert (second.files_loaded, second.files_unchanged, second.files_superseded) == (0, 4, 1)
+    assert (second.files_rejected, second.files_skipped, second.files_ignored) == (4, 5, 1)
     assert second.rows_inserted == {t: 0 for t in first.rows_inserted}
     assert sum(second.rows_deleted.values()) == 0
 

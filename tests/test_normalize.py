@@ -78,10 +78,20 @@ def test_coercions_and_unknown_keys() -> None:
     ]
     assert rows.warnings == [
         ("publishedDateTime", "date without a time; midnight UTC assumed"),
-        ("images[1].width", "number given as text '640'; converted"),
-        ("images[2].url", "image has no url; image dropped"),
         ("quality", "number given as text '72'; converted"),
         ("published", "boolean given as text 'yes'; converted"),
+        ("images[1].width", "number given as text '640'; converted"),
+        ("images[2].url", "image has no url; image dropped"),
+    ]
+    # Drift: (key path, observed type, contract type; None = not in the contract).
+    assert rows.observations == [
+        ("publishedDateTime", "text", "timestamp"),
+        ("quality", "text", "integer"),
+        ("heat", "float", "integer"),
+        ("published", "text", "boolean"),
+        ("language", "text", None),
+        ("images[].width", "text", "integer"),
+        ("topics", "text", "list"),
     ]
 
 

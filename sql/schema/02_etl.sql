@@ -1,7 +1,7 @@
 -- Run bookkeeping (etl schema).
 create schema if not exists etl;
 
--- etl.run: one row per run
+-- etl.run: one row per run; files_seen = loaded + rejected + skipped + ignored
 create table if not exists etl.run (
     run_id varchar primary key,
     flow_run_id varchar,
@@ -11,9 +11,11 @@ create table if not exists etl.run (
     sources varchar[],
     files_seen integer,
     files_loaded integer,
+    files_rejected integer,
+    files_skipped integer,
+    files_ignored integer,
     files_unchanged integer,
     files_superseded integer,
-    files_rejected integer,
     warnings integer,
     rows_inserted json,
     rows_deleted json,
@@ -22,12 +24,15 @@ create table if not exists etl.run (
     error varchar
 );
 
--- etl.rejection: one row per document a run could not load
+-- etl.rejection: the quarantine, one row per file that is currently rejected; a row stays until
+-- the file loads (or is removed), and is refreshed by every run that rejects the file again
 create table if not exists etl.rejection (
+    path varchar primary key,
     run_id varchar not null,
-    path varchar not null,
+    first_run_id varchar not null,
     sha256 varchar,
     stage varchar not null,
+    kind varchar not null,
     reason varchar not null,
     line integer,
     col integer,
@@ -41,4 +46,22 @@ create table if not exists etl.warning (
     path varchar not null,
     field varchar not null,
     message varchar not null
+);
+
+-- etl.drift: per run, keys outside the contract and values of another type than the contract's
+create table if not exists etl.drift (
+    run_id varchar not null,
+    key_path varchar not null,
+    observed_type varchar not null,
+    expected_type varchar,
+    documents integer not null,
+    example_path varchar not null
+);
+
+-- etl.front_matter: the raw front matter of every loaded article (replaced with it)
+create table if not exists etl.front_matter (
+    article_id varchar primary key,
+    source_path varchar not null,
+    source_sha256 varchar not null,
+    front_matter varchar
 );

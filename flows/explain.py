@@ -1,0 +1,111 @@
+"""Read-side helpers for the quarantine: list rejections, explain what one file becomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from flows.extract import read_document
+from flows.load import connect
+from flows.normalize import DocumentRows, normalize_document
+from flows.records import Rejection
+
+
+def _records(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> list[dict]:
+    cursor = conn.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def list_rejections(warehouse: Path) -> list[dict[str, Any]]:
+    """The quarantine: every file currently rejected, oldest path first."""
+    if not warehouse.exists():
+        return []
+    conn = connect(warehouse, read_only=True)
+    try:
+        return _records(
+            conn,
+            "select path, line, col, stage, kind, reason, run_id, first_run_id, sha256 "
+            "from etl.rejection order by path",
+        )
+    finally:
+        conn.close()
+
+
+@dataclass
+class Explanation:
+    """How one file was parsed, which rows it yields (or why not), and what the warehouse holds."""
+
+    path: str
+    rejection: Rejection | None = None
+    keys: list[str] = field(default_factory=list)
+    body_chars: int = 0
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    drift: list[tuple[str, str, str | None]] = field(default_factory=list)
+    warehouse_state: str | None = None
+
+
+def explain_file(path: Path, max_file_bytes: int, warehouse: Path | None) -> Explanation:
+    resolved = path.resolve().as_posix()
+    result = read_document(resolved, max_file_bytes)
+    explanation = Explanation(resolved)
+    if isinstance(result, Rejection):
+        explanation.rejection = result
+    else:
+        explanation.keys = list(result.data)
+        explanation.body_chars = len(result.body or "")
+        rows = normalize_document(result)
+        if isinstance(rows, Rejection):
+            explanation.rejection = rows
+        else:
+            explanation.rows = _rows_by_table(rows)
+            explanation.warnings = rows.warnings
+            explanation.drift = rows.observations
+    if warehouse is not None and warehouse.exists():
+        explanation.warehouse_state = _warehouse_state(warehouse, explanation)
+    return explanation
+
+
+def _rows_by_table(rows: DocumentRows) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "article": [rows.article],
+        "provider": rows.providers,
+        "related": rows.related,
+        "image": rows.images,
+        "topic": rows.topics,
+        "article_topic": rows.article_topics,
+    }
+
+
+def _warehouse_state(warehouse: Path, explanation: Explanation) -> str:
+    conn = connect(warehouse, read_only=True)
+    try:
+        quarantined = _records(
+            conn, "select reason, run_id from etl.rejection where path = ?", [explanation.path]
+        )
+        if quarantined:
+            return f"quarantined by run {quarantined[0]['run_id']}: {quarantined[0]['reason']}"
+        if not explanation.rows:
+            return "not in the warehouse"
+        article = explanation.rows["article"][0]
+        loaded = _records(
+            conn,
+            "select source_path, source_sha256 from article where article_id = ?",
+            [article["article_id"]],
+        )
+    finally:
+        conn.close()
+    if not loaded:
+        return f"not loaded yet (article_id {article['article_id']})"
+    if loaded[0]["source_path"] != explanation.path:
+        return (
+            f"article_id {article['article_id']} is loaded from another file that wins: "
+            f"{loaded[0]['source_path']}"
+        )
+    if loaded[0]["source_sha256"] != article["source_sha256"]:
+        return "loaded from an earlier version of this file; the next run replaces it"
+    return f"loaded as article_id {article['article_id']}, identical to this file"

@@ -1,0 +1,133 @@
+"""A safe YAML loader with limits: no Python objects, no duplicate or non-text keys, bounded size.
+
+PyYAML's safe loaders never construct Python objects from tags, but they silently keep the last
+of two duplicate keys and will happily build a structure whose alias expansion ("billion laughs")
+or recursion makes any later JSON/Arrow serialization explode. ``load_front_matter`` checks the
+composed node graph first, iteratively and in linear time, then constructs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+_Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_DEPTH = 50
+MAX_EXPANDED_NODES = 100_000
+
+
+class LimitExceeded(yaml.MarkedYAMLError):
+    """The document is valid YAML but breaks a newsflow limit (kind tells which)."""
+
+    def __init__(self, kind: str, problem: str, node: Node) -> None:
+        super().__init__(problem=problem, problem_mark=node.start_mark)
+        self.kind = kind
+
+
+class KeyProblem(yaml.constructor.ConstructorError):
+    def __init__(self, kind: str, problem: str, node: Node) -> None:
+        super().__init__(problem=problem, problem_mark=node.start_mark)
+        self.kind = kind
+
+
+class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
+    """The C safe loader (when built) plus duplicate-key, text-key and size checks."""
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        check_node_graph(node)
+        return self.construct_document(node)
+
+    def construct_yaml_timestamp(self, node: Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as exc:  # e.g. 2021-02-30
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{exc} in {node.value!r:.40}", node.start_mark
+            ) from exc
+
+    def construct_mapping(self, node: Node, deep: bool = False) -> dict[str, Any]:
+        if not isinstance(node, MappingNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a mapping node, but found {node.id}", node.start_mark
+            )
+        self.flatten_mapping(node)  # resolves '<<' merge keys
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                shape = "list" if isinstance(key_node, SequenceNode) else "mapping"
+                raise KeyProblem("non_text_key", f"found a {shape} used as a key", key_node)
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                raise KeyProblem(
+                    "non_text_key",
+                    f"found a key that is not text: {key!r:.40} (quote it)",
+                    key_node,
+                )
+            if key in mapping:
+                raise KeyProblem("duplicate_key", f"found duplicate key {key!r:.60}", key_node)
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+def check_node_graph(root: Node) -> None:
+    """Reject recursive aliases, nesting deeper than MAX_DEPTH and alias expansion beyond
+    MAX_EXPANDED_NODES, in time linear in the number of distinct nodes."""
+    expanded: dict[int, int] = {}
+    on_path: set[int] = set()
+    # (node, depth, children_done)
+    stack: list[tuple[Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        ident = id(node)
+        if done:
+            on_path.discard(ident)
+            size = 1 + sum(expanded[id(child)] for child in _children(node))
+            if size > MAX_EXPANDED_NODES:
+                raise LimitExceeded(
+                    "too_large",
+                    f"document expands to more than {MAX_EXPANDED_NODES} values "
+                    "(aliases repeat data; is this an alias bomb?)",
+                    node,
+                )
+            expanded[ident] = size
+            continue
+        if ident in expanded:
+            continue
+        if ident in on_path:
+            raise LimitExceeded("recursive_alias", "found an alias that refers to itself", node)
+        if depth > MAX_DEPTH:
+            raise LimitExceeded("too_deep", f"nesting is deeper than {MAX_DEPTH} levels", node)
+        if isinstance(node, ScalarNode):
+            expanded[ident] = 1
+            continue
+        on_path.add(ident)
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in _children(node))
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
+
+
+def load_front_matter(text: str) -> Any:
+    """Parse YAML text with :class:`StrictSafeLoader`."""
+    loader = StrictSafeLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+StrictSafeLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", StrictSafeLoader.construct_yaml_timestamp
+)
