@@ -66,6 +66,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--top", type=int, default=10, help="rows of quality_by_provider to print")
     run.set_defaults(handler=cmd_run)
+
+    rejections = commands.add_parser(
+        "rejections",
+        help="list the quarantine: files that are currently rejected, with the reason",
+        description="List every file in the quarantine (etl.rejection) as path:line:col: reason. "
+        "A file leaves the quarantine when a run loads it.",
+        epilog="example:\n  newsflow rejections --warehouse out/x.duckdb",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_warehouse(rejections)
+    rejections.set_defaults(handler=cmd_rejections)
+
+    explain = commands.add_parser(
+        "explain",
+        help="show how one file is parsed and which rows it yields, or why it is rejected",
+        epilog="example:\n  newsflow explain seeds/articles/000_ea677038ccb46893.txt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    explain.add_argument("path", type=Path, help="the article file")
+    _add_warehouse(explain)
+    explain.add_argument("--max-file-bytes", type=_positive, help="size limit (4 MiB)")
+    explain.set_defaults(handler=cmd_explain)
+
+    contract = commands.add_parser(
+        "contract",
+        help="print the declared contract (source field -> column, type, rule) as Markdown",
+        epilog="example:\n  newsflow contract > contract.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    contract.set_defaults(handler=cmd_contract)
     return parser
 
 
@@ -134,8 +164,9 @@ def print_summary(summary: dict[str, Any], elapsed: float) -> None:
     print(f"warehouse: {summary['warehouse']}")
     print(
         f"files: {summary['files_seen']} seen = {summary['files_loaded']} loaded"
-        f" + {summary['files_unchanged']} unchanged + {summary['files_superseded']} superseded"
-        f" + {summary['files_rejected']} rejected; {summary['warnings']} warning(s)"
+        f" + {summary['files_rejected']} rejected + {summary['files_skipped']} skipped"
+        f" ({summary['files_unchanged']} unchanged, {summary['files_superseded']} superseded)"
+        f" + {summary['files_ignored']} ignored; {summary['warnings']} warning(s)"
     )
     inserted, deleted = summary["rows_inserted"], summary["rows_deleted"]
     print("rows:  " + ", ".join(
@@ -144,10 +175,80 @@ def print_summary(summary: dict[str, Any], elapsed: float) -> None:
     ))  # fmt: skip
     print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds"].items()))
     if summary["rejections"]:
+        reasons = ", ".join(f"{r['kind']} {r['files']}" for r in summary["top_reasons"])
+        print(f"rejected by reason: {reasons}")
         shown = len(summary["rejections"])
-        print(f"rejected ({shown} of {summary['files_rejected']} shown):")
+        print(f"rejected ({shown} of {summary['files_rejected']} shown; all: newsflow rejections):")
         for rejection in summary["rejections"]:
             print(f"  {rejection['location']}: {rejection['reason']}")
+    if summary["drift"]:
+        print("drift (keys outside the contract, or of another type):")
+        for d in summary["drift"][:10]:
+            expected = f"expected {d['expected_type']}" if d["expected_type"] else "new key"
+            print(
+                f"  {d['key_path']}: {d['observed_type']} ({expected}) in {d['documents']} "
+                f"document(s), e.g. {d['example_path']}"
+            )
+
+
+def cmd_rejections(args: argparse.Namespace) -> int:
+    from flows.explain import list_rejections
+
+    settings = load_settings(warehouse=args.warehouse)
+    rows = list_rejections(settings.warehouse)
+    for row in rows:
+        location = ":".join(
+            [_shown(Path(row["path"])), *(str(row[k]) for k in ("line", "col") if row[k])]
+        )
+        print(f"{location}: {row['reason']} [{row['kind']}]")
+    print(f"{len(rows)} file(s) in the quarantine of {_shown(settings.warehouse)}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from flows.explain import explain_file
+
+    settings = load_settings(warehouse=args.warehouse, max_file_bytes=args.max_file_bytes)
+    if not args.path.exists() and not args.path.is_symlink():
+        print(f"newsflow: no such file: {args.path}", file=sys.stderr)
+        return EXIT_FAILED
+    found = explain_file(args.path, settings.max_file_bytes, settings.warehouse)
+    print(f"file: {_shown(Path(found.path))}")
+    if found.keys:
+        print(f"front matter keys: {', '.join(found.keys)}")
+        print(f"body: {found.body_chars} characters")
+    if found.rejection:
+        rejection = found.rejection
+        print(f"REJECTED at {rejection.stage} ({rejection.kind}):")
+        print(f"  {rejection.location(_shown(Path(found.path)))}: {rejection.reason}")
+    for table, rows in found.rows.items():
+        print(f"\n{table}: {len(rows)} row(s)")
+        for row in rows:
+            shown = {k: _short(v) for k, v in row.items()}
+            print("  " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    if found.warnings:
+        print("\nwarnings:")
+        for name, message in found.warnings:
+            print(f"  {name}: {message}")
+    if found.drift:
+        print("\ndrift:")
+        for key, observed, expected in found.drift:
+            print(f"  {key}: {observed} ({f'expected {expected}' if expected else 'new key'})")
+    if found.warehouse_state:
+        print(f"\nwarehouse {_shown(settings.warehouse)}: {found.warehouse_state}")
+    return EXIT_FAILED if found.rejection else EXIT_OK
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = value.isoformat() if hasattr(value, "isoformat") else repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def cmd_contract(args: argparse.Namespace) -> int:
+    from flows.contract import render_markdown
+
+    print(render_markdown(), end="")
+    return EXIT_OK
 
 
 def print_quality(warehouse: Path, top: int) -> None:
