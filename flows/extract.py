@@ -48,7 +48,7 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
     for source in sources:
         root = Path(source)
         if root.is_file():
-            found.add(root.resolve())
+            found.add(Path(os.path.abspath(root)))
             continue
         if not root.is_dir():
             raise StageFailed("discover", f"source not found: {root}")
@@ -58,7 +58,7 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
             for name in hidden:
                 ignored.update(_all_files(Path(dirpath, name)))
             for name in filenames:
-                path = Path(dirpath, name).resolve()
+                path = Path(os.path.abspath(os.path.join(dirpath, name)))
                 if not name.startswith(".") and os.path.splitext(name)[1].lower() in SUFFIXES:
                     found.add(path)
                 else:
@@ -69,7 +69,7 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
 def _all_files(folder: Path) -> Iterable[Path]:
     for dirpath, _, filenames in os.walk(folder):
         for name in filenames:
-            yield Path(dirpath, name).resolve()
+            yield Path(os.path.abspath(os.path.join(dirpath, name)))
 
 
 def read_document(path: Path | str, max_bytes: int) -> FrontMatter | Rejection:

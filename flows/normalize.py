@@ -160,6 +160,9 @@ def to_int(value: Any, name: str, out: Collector) -> int | None:
             except ValueError:
                 out.warn(name, f"expected a number, got text {value!r:.60}; stored as NULL")
                 return None
+        if isinstance(number, float) and not math.isfinite(number):
+            out.warn(name, f"number given as text {value!r:.60} is not finite; stored as NULL")
+            return None
         out.warn(name, f"number given as text {value!r:.60}; converted")
         return _from_number(number, name, out)
     if isinstance(value, float):
@@ -336,9 +339,9 @@ def _provider(
 def _images(
     value: Any, article_id: str, related_id: str | None, name: str, out: Collector
 ) -> list[dict[str, Any]]:
-    rows = []
-    for position, image in enumerate(_list(value, name, out), start=1):
-        where = f"{name}[{position}]"
+    rows: list[dict[str, Any]] = []
+    for index, image in enumerate(_list(value, name, out), start=1):
+        where = f"{name}[{index}]"
         if not isinstance(image, dict):
             out.observe(where, image, "mapping")
             out.warn(where, f"expected a mapping, got {type_name(image)}; image dropped")
@@ -348,6 +351,7 @@ def _images(
         if not url:
             out.warn(f"{where}.url", "image has no url; image dropped")
             continue
+        position = len(rows) + 1  # positions count kept images: 1..n without gaps
         rows.append(
             {
                 "image_id": make_id("image", article_id, related_id or "", str(position)),
@@ -392,12 +396,13 @@ def _related(
     rows: list[dict[str, Any]] = []
     images: list[dict[str, Any]] = []
     providers: list[dict[str, Any]] = []
-    for position, entry in enumerate(entries, start=1):
-        where = f"related[{position}]"
+    for index, entry in enumerate(entries, start=1):
+        where = f"related[{index}]"
         if not isinstance(entry, dict):
             out.observe(where, entry, "mapping")
             out.warn(where, f"expected a mapping, got {type_name(entry)}; entry dropped")
             continue
+        position = len(rows) + 1  # positions count kept entries: 1..n without gaps
         related_id = make_id("related", article_id, str(position))
         values = coerce_fields(entry, RELATED_SCALARS, f"{where}.", out)
         url = canonical_url(values["web_url"]) or canonical_url(values["original_url"])

@@ -91,8 +91,8 @@ def check_node_graph(root: Node) -> None:
             if size > MAX_EXPANDED_NODES:
                 raise LimitExceeded(
                     "too_large",
-                    f"document expands to more than {MAX_EXPANDED_NODES} values "
-                    "(aliases repeat data; is this an alias bomb?)",
+                    f"front matter has more than {MAX_EXPANDED_NODES} values "
+                    "once aliases are expanded (a huge list, or an alias bomb)",
                     node,
                 )
             expanded[ident] = size

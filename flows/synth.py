@@ -31,11 +31,12 @@ TOPICS = [
     "Cybersecurity", "Regulation", "Healthcare AI", "Climate Tech", "Chips", "Startups",
     "Open Source", "Surveillance", "Ethics", "Drones",
 ]  # fmt: skip
-WORDS = (
-    "model data chip network robot vision language cloud privacy quantum startup regulator "
-    "research lab funding launch report study court market system camera sensor platform "
-    "security breach deal growth record test pilot ban rules users training benchmark"
-).split()
+WORDS = [
+    "model", "data", "chip", "network", "robot", "vision", "language", "cloud", "privacy",
+    "quantum", "startup", "regulator", "research", "lab", "funding", "launch", "report", "study",
+    "court", "market", "system", "camera", "sensor", "platform", "security", "breach", "deal",
+    "growth", "record", "test", "pilot", "ban", "rules", "users", "training", "benchmark",
+]  # fmt: skip
 START = dt.datetime(2020, 12, 1, tzinfo=dt.UTC)
 
 
