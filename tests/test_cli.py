@@ -128,3 +128,41 @@ def test_run_through_prefect_with_env_warehouse(mixed_corpus: Path, tmp_path: Pa
     )
     assert plain.returncode == 0
     assert table_contents(tmp_path / "env.duckdb") == table_contents(tmp_path / "plain.duckdb")
+
+
+def test_rejections_lists_the_quarantine(mixed_corpus: Path, tmp_path: Path) -> None:
+    run_cli("run", "--no-prefect", "--source", "src", "--warehouse", "q.duckdb", cwd=tmp_path)
+    proc = run_cli("rejections", "--warehouse", "q.duckdb", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout == (
+        "src/tab_indent.txt:5:1: could not parse front matter: found character that cannot "
+        "start any token (a tab: YAML is indented with spaces) [yaml_syntax]\n"
+    )
+    assert "1 file(s) in the quarantine of q.duckdb" in proc.stderr
+
+
+def test_explain_shows_rows_or_the_rejection(mixed_corpus: Path, tmp_path: Path) -> None:
+    run_cli("run", "--no-prefect", "--source", "src", "--warehouse", "e.duckdb", cwd=tmp_path)
+    good = run_cli("explain", "src/seed.txt", "--warehouse", "e.duckdb", cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    for line in ("file: src/seed.txt", "article: 1 row(s)", "provider: 4 row(s)",
+                 "related: 3 row(s)", "image: 4 row(s)", "topic: 3 row(s)",
+                 "warehouse e.duckdb: loaded as article_id 26adda6e9f939c78, identical to this file"):  # fmt: skip
+        assert line in good.stdout
+    assert "  topic_id='e0524f48691e5177', name='AI'" in good.stdout
+    bad = run_cli("explain", "src/tab_indent.txt", "--warehouse", "e.duckdb", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert (
+        "REJECTED at extract (yaml_syntax):\n  src/tab_indent.txt:5:1: could not parse"
+        in bad.stdout
+    )
+    assert "warehouse e.duckdb: quarantined by run" in bad.stdout
+    missing = run_cli("explain", "src/nope.md", cwd=tmp_path)
+    assert (missing.returncode, missing.stderr) == (1, "newsflow: no such file: src/nope.md\n")
+
+
+def test_contract_prints_the_declared_table(tmp_path: Path) -> None:
+    from flows.contract import render_markdown
+
+    proc = run_cli("contract", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, render_markdown())

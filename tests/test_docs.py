@@ -46,3 +46,9 @@ def test_ci_runs_the_readme_install_and_test_commands() -> None:
     )
     assert "\n.venv/bin/pytest\n" in ci
     assert "-e . && .venv/bin/newsflow run\n" in README
+
+
+def test_readme_contract_table_is_the_declared_contract() -> None:
+    from flows.contract import render_markdown
+
+    assert render_markdown() in README
