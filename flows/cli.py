@@ -60,6 +60,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--strict", action="store_true", help="exit 1 if any document is rejected")
     run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the warehouse from the sources instead of loading only what changed",
+    )
+    run.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove the rows of articles whose file was deleted (default: keep them, with "
+        "article.deleted_at set)",
+    )
+    run.add_argument(
+        "--lock-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="wait this long for another run on the same warehouse to finish (default 30)",
+    )
+    run.add_argument(
         "--no-prefect",
         action="store_true",
         help="run the same stages as plain Python, without a Prefect flow run (quick checks)",
@@ -96,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     contract.set_defaults(handler=cmd_contract)
+    _add_model_commands(commands)
     return parser
 
 
@@ -133,6 +151,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_file_bytes=args.max_file_bytes,
         strict=args.strict,
+        full_refresh=args.full_refresh or None,
+        prune=args.prune or None,
+        lock_timeout=args.lock_timeout,
     )
     started = time.perf_counter()
     if args.no_prefect:
@@ -150,8 +171,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             workers=settings.workers,
             batch_size=settings.batch_size,
             max_file_bytes=settings.max_file_bytes,
+            full_refresh=settings.full_refresh,
+            prune=settings.prune,
+            lock_timeout=settings.lock_timeout,
         )
     print_summary(summary, time.perf_counter() - started)
+    print_data_tests(summary.get("data_tests") or [])
     print_quality(settings.warehouse, args.top)
     if settings.strict and summary["files_rejected"]:
         print(f"--strict: {summary['files_rejected']} document(s) rejected", file=sys.stderr)
@@ -168,9 +193,16 @@ def print_summary(summary: dict[str, Any], elapsed: float) -> None:
         f" ({summary['files_unchanged']} unchanged, {summary['files_superseded']} superseded)"
         f" + {summary['files_ignored']} ignored; {summary['warnings']} warning(s)"
     )
-    inserted, deleted = summary["rows_inserted"], summary["rows_deleted"]
+    if summary["files_deleted"] or summary["articles_retired"]:
+        print(
+            f"deleted: {summary['files_deleted']} file(s) gone since the last run; "
+            f"{summary['articles_retired']} article(s) retired (deleted_at set)"
+        )
+    inserted, updated = summary["rows_inserted"], summary["rows_updated"]
+    deleted = summary["rows_deleted"]
     print("rows:  " + ", ".join(
-        f"{table} {rows} (+{inserted.get(table, 0)} -{deleted.get(table, 0)})"
+        f"{table} {rows} (+{inserted.get(table, 0)} ~{updated.get(table, 0)} "
+        f"-{deleted.get(table, 0)})"
         for table, rows in summary["table_rows"].items()
     ))  # fmt: skip
     print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds"].items()))
@@ -265,6 +297,119 @@ def print_quality(warehouse: Path, top: int) -> None:
     for column in ("first_published_at", "last_published_at"):
         frame[column] = frame[column].map(lambda v: v.strftime("%Y-%m-%d") if v else "")
     print(frame.to_string(index=False))
+
+
+def _add_model_commands(commands: Any) -> None:
+    """``newsflow models``, ``newsflow check`` and ``newsflow docs``."""
+    models = commands.add_parser(
+        "models",
+        help="build the SQL models in sql/models (all, or --select some) without loading",
+        description="Create the models in sql/models as views or tables, in dependency order.",
+        epilog="selectors (dbt-style): NAME the model alone, +NAME with everything it reads, "
+        "NAME+ with everything that reads it, +NAME+ both\nexample:\n"
+        "  newsflow models --select +topic_trends quality_by_provider",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_warehouse(models)
+    models.add_argument(
+        "--select", nargs="+", action="extend", metavar="SELECTOR",
+        help="models to build: NAME, +NAME, NAME+ or +NAME+",
+    )  # fmt: skip
+    models.set_defaults(handler=cmd_models)
+
+    check = commands.add_parser(
+        "check",
+        help="run the data tests (sql/**/*.yml rules and sql/tests/*.sql); exit 1 on an error",
+        description="Run every data test against the warehouse (read-only). Prints each failing "
+        "test with its rule, the number of offending rows and up to 10 of them; exits 1 when a "
+        "test of severity error fails, 0 when only warnings do.",
+        epilog="example:\n  newsflow check --warehouse out/x.duckdb --select article",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_warehouse(check)
+    check.add_argument(
+        "--select", nargs="+", action="extend", metavar="NAME",
+        help="only tests with this name, or testing this table or model",
+    )  # fmt: skip
+    check.set_defaults(handler=cmd_check)
+
+    docs = commands.add_parser(
+        "docs",
+        help="write the catalog of every table and model (Markdown and HTML)",
+        description="Build the warehouse DDL and every model in memory and write catalog.md and "
+        "catalog.html: description, grain, columns with types and descriptions, upstream, "
+        "downstream and data tests. Exits 1 when a declaration is out of date.",
+        epilog="example:\n  newsflow docs --out build/catalog",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    docs.add_argument(
+        "--out", type=Path, metavar="DIR",
+        help="output folder (default: catalog/ beside the warehouse file)",
+    )  # fmt: skip
+    docs.set_defaults(handler=cmd_docs)
+
+
+def _require_warehouse(path: Path) -> None:
+    if not path.exists():
+        raise StageFailed(
+            "connect", f"warehouse not found: {_shown(path)} (load it first with newsflow run)"
+        )
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from flows.core import rebuild_models
+
+    settings = load_settings(warehouse=args.warehouse)
+    _require_warehouse(settings.warehouse)
+    result = rebuild_models(settings, select=args.select)
+    for name in result.dropped:
+        print(f"dropped {name}: its model file is gone")
+    if result.built:
+        print("built: " + ", ".join(result.built))
+    for name, error in result.failed.items():
+        print(f"FAILED {name}: {error}", file=sys.stderr)
+    if result.skipped:
+        print("skipped (an upstream model failed): " + ", ".join(result.skipped), file=sys.stderr)
+    print(
+        f"models: {len(result.built)} built, {len(result.failed)} failed, "
+        f"{len(result.skipped)} skipped in {result.seconds:.2f} s"
+    )
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from flows.core import check_data
+
+    settings = load_settings(warehouse=args.warehouse)
+    _require_warehouse(settings.warehouse)
+    result = check_data(settings, select=args.select, read_only=True)
+    print_data_tests([r.to_dict() for r in result.results], seconds=result.seconds)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def print_data_tests(results: list[dict[str, Any]], seconds: float | None = None) -> None:
+    from flows.datatests import headline, render_text
+
+    if not results:
+        return
+    for line in render_text(results):
+        print(line)
+    took = f" in {seconds:.2f} s" if seconds is not None else ""
+    print(f"data tests: {headline(r['outcome'] for r in results)}{took}")
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from flows.catalog import compile_catalog, write_catalog
+
+    settings = load_settings()
+    catalog = compile_catalog(settings.sql_dir)
+    out = args.out or settings.warehouse.parent / "catalog"
+    for path in write_catalog(catalog, out):
+        print(f"wrote {_shown(path)}")
+    print(f"{len(catalog.entries)} tables and models, {catalog.test_count} data tests")
+    for problem in catalog.problems:
+        print(f"catalog out of date: {problem}", file=sys.stderr)
+    return EXIT_FAILED if catalog.problems else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,13 +14,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pyarrow as pa
+
+from flows import datatests
 from flows import load as load_mod
+from flows import models as models_mod
+from flows.contract import CONTRACT_VERSION
+from flows.datatests import CheckResult
 from flows.extract import Discovery
 from flows.extract import discover as discover_sources
-from flows.models import ModelResult, run_models
+from flows.ledger import Plan, plan_run
+from flows.models import ModelResult, build_in_order
 from flows.records import StageFailed
 from flows.settings import Settings
-from flows.staging import ChunkSummary, read_batch, stage_files
+from flows.staging import ChunkSummary, read_batch, read_candidates, stage_files
+from flows.warehouse import WarehouseFiles, files_for, prepare_working, publish, writer_lock
 
 T = TypeVar("T")
 RunStage = Callable[..., Any]
@@ -55,13 +63,19 @@ class RunSummary:
     files_ignored: int = 0
     files_unchanged: int = 0
     files_superseded: int = 0
+    files_deleted: int = 0
+    articles_retired: int = 0
     warnings: int = 0
+    published: bool = False
     rows_inserted: dict[str, int] = field(default_factory=dict)
+    rows_updated: dict[str, int] = field(default_factory=dict)
     rows_deleted: dict[str, int] = field(default_factory=dict)
     table_rows: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     models_built: list[str] = field(default_factory=list)
     models_failed: dict[str, str] = field(default_factory=dict)
+    models_skipped: list[str] = field(default_factory=list)
+    data_tests: list[dict[str, Any]] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     top_reasons: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
@@ -83,13 +97,16 @@ class RunSummary:
             f"| {self.files_skipped} ({self.files_unchanged} + {self.files_superseded}) "
             f"| {self.files_ignored} | {self.warnings} |",
             "",
-            "| table | rows | inserted | deleted |",
-            "|---|---:|---:|---:|",
+            f"Files deleted since the last run: {self.files_deleted}; "
+            f"articles retired: {self.articles_retired}.",
+            "",
+            "| table | rows | inserted | updated | deleted |",
+            "|---|---:|---:|---:|---:|",
         ]
         for table, rows in self.table_rows.items():
             lines.append(
                 f"| {table} | {rows} | {self.rows_inserted.get(table, 0)} "
-                f"| {self.rows_deleted.get(table, 0)} |"
+                f"| {self.rows_updated.get(table, 0)} | {self.rows_deleted.get(table, 0)} |"
             )
         lines += ["", "| stage | seconds |", "|---|---:|"]
         lines += [f"| {stage} | {secs:.3f} |" for stage, secs in self.seconds.items()]
@@ -108,6 +125,9 @@ class RunSummary:
         if self.models_failed:
             lines += ["", "## Failed models", ""]
             lines += [f"- `{name}`: {err}" for name, err in self.models_failed.items()]
+        if self.data_tests:
+            outcomes = [t["outcome"] for t in self.data_tests]
+            lines += ["", f"Data tests: {datatests.headline(outcomes)} (artifact `data-tests`)"]
         if self.error:
             lines += ["", f"**Error:** {self.error}"]
         return "\n".join(lines) + "\n"
@@ -116,11 +136,20 @@ class RunSummary:
 # -- stages -----------------------------------------------------------------------------------
 
 
-def begin_run(settings: Settings, run_id: str, flow_run_id: str | None) -> None:
+def begin_run(
+    settings: Settings,
+    run_id: str,
+    flow_run_id: str | None,
+    files: WarehouseFiles,
+    parameters: dict[str, Any],
+) -> None:
+    """Prepare the working copy (``settings.warehouse`` is it) and open the run's row."""
+    prepare_working(files, settings.full_refresh)
     conn = load_mod.connect(settings.warehouse)
     try:
         load_mod.ensure_schema(conn, settings.sql_dir)
-        load_mod.start_run(conn, run_id, [str(s) for s in settings.sources], flow_run_id)
+        sources = [str(s) for s in settings.sources]
+        load_mod.start_run(conn, run_id, sources, flow_run_id, parameters)
     finally:
         conn.close()
 
@@ -129,11 +158,23 @@ def discover(settings: Settings) -> Discovery:
     return discover_sources(settings.sources)
 
 
-def extract(settings: Settings, paths: list[str], staging_dir: str) -> ExtractResult:
+def plan(settings: Settings, found: Discovery) -> Plan:
+    """Compare the files with the ledger: what to read, what to skip, what was deleted."""
+    conn = load_mod.connect(settings.warehouse)
+    try:
+        sources = [str(s) for s in settings.sources]
+        return plan_run(conn, found, sources, CONTRACT_VERSION)
+    finally:
+        conn.close()
+
+
+def extract(
+    settings: Settings, work: list[tuple[str, str | None]], staging_dir: str
+) -> ExtractResult:
     started = time.perf_counter()
     summaries: list[ChunkSummary] = list(
         stage_files(
-            paths,
+            work,
             Path(staging_dir),
             workers=settings.workers,
             batch_size=settings.batch_size,
@@ -149,29 +190,81 @@ def extract(settings: Settings, paths: list[str], staging_dir: str) -> ExtractRe
     )
 
 
-def load(settings: Settings, extracted: ExtractResult, run_id: str) -> load_mod.BatchResult:
+@dataclass
+class LoadResult:
+    batches: load_mod.BatchResult
+    retired: dict[str, int]
+
+
+def load(settings: Settings, extracted: ExtractResult, run_id: str, planned: Plan) -> LoadResult:
+    """Merge every staged batch (one transaction each), then reconcile deletions."""
     total = load_mod.BatchResult()
     conn = load_mod.connect(settings.warehouse)
     try:
-        loaded_this_run: set[str] = set()
+        candidates = [read_candidates(d) for d in extracted.batch_dirs]
+        load_mod.prepare_run(
+            conn,
+            pa.concat_tables(candidates) if candidates else read_candidates(None),
+            planned.deleted,
+        )
         for batch_dir in extracted.batch_dirs:
-            batch = load_mod.load_batch(conn, read_batch(batch_dir), run_id)
-            # A file loaded earlier in this run and displaced by a winning copy of its URL in a
-            # later batch ends the run superseded, not loaded.
-            displaced = sum(1 for a in batch.displaced_ids if a in loaded_this_run)
-            batch.loaded -= displaced
-            batch.superseded += displaced
-            loaded_this_run.update(batch.loaded_ids)
-            total.add(batch)
+            total.add(load_mod.load_batch(conn, read_batch(batch_dir), run_id, CONTRACT_VERSION))
+        retired = load_mod.reconcile(
+            conn,
+            run_id,
+            unchanged=[*planned.skipped, *planned.still_superseded],
+            still_rejected=planned.still_rejected,
+            deleted=planned.deleted,
+            prune=settings.prune,
+        )
     finally:
         conn.close()
-    return total
+    return LoadResult(total, retired)
 
 
-def build_models(settings: Settings) -> ModelResult:
+def build_models(
+    settings: Settings, run_stage: RunStage = run_directly, select: list[str] | None = None
+) -> ModelResult:
+    """Plan (stage ``models``), then build each model as its own stage ``model:NAME``.
+
+    One connection serves every model (opening the file per model costs more than most
+    builds). A failing model skips only the models that read it.
+    """
+    started = time.perf_counter()
     conn = load_mod.connect(settings.warehouse)
     try:
-        return run_models(conn, settings.sql_dir / "models")
+        plan, dropped = run_stage(
+            "models", models_mod.plan_models, conn, settings.sql_dir / "models", select
+        )
+        result = build_in_order(
+            plan, lambda one: run_stage(f"model:{one.name}", models_mod.build_model, conn, one)
+        )
+    finally:
+        conn.close()
+    result.dropped = dropped
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def rebuild_models(settings: Settings, select: list[str] | None = None) -> ModelResult:
+    """``newsflow models``: build models alone, under the writer lock, on the working copy, and
+    publish the result when every selected model built."""
+    files = files_for(settings.warehouse)
+    with writer_lock(files, f"models-{uuid.uuid4()}", settings.lock_timeout):
+        prepare_working(files, full_refresh=False)
+        result = build_models(settings.with_overrides(warehouse=files.working), select=select)
+        if result.ok:
+            publish(files)
+    return result
+
+
+def check_data(
+    settings: Settings, select: list[str] | None = None, read_only: bool = False
+) -> CheckResult:
+    """Run the data tests (sql/**/*.yml and sql/tests) against the warehouse."""
+    conn = load_mod.connect(settings.warehouse, read_only=read_only)
+    try:
+        return datatests.run_data_tests(conn, settings.sql_dir, select)
     finally:
         conn.close()
 
@@ -194,8 +287,10 @@ def finish(settings: Settings, summary: RunSummary) -> RunSummary:
                 "files_ignored": summary.files_ignored,
                 "files_unchanged": summary.files_unchanged,
                 "files_superseded": summary.files_superseded,
+                "files_deleted": summary.files_deleted,
                 "warnings": summary.warnings,
                 "rows_inserted": summary.rows_inserted,
+                "rows_updated": summary.rows_updated,
                 "rows_deleted": summary.rows_deleted,
                 "table_rows": summary.table_rows,
                 "seconds": {k: round(v, 3) for k, v in summary.seconds.items()},
@@ -250,42 +345,91 @@ def run_ingest(
     *,
     run_stage: RunStage = run_directly,
     flow_run_id: str | None = None,
+    on_data_tests: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> RunSummary:
-    """Discover -> extract+normalize (parallel, staged as Arrow) -> load -> models -> record.
+    """Lock -> discover -> plan (ledger) -> extract+normalize (parallel, staged as Arrow) -> load
+    -> models -> data tests -> record -> publish.
 
-    Returns the summary; a stage that fails hard is recorded in ``etl.run`` and re-raised as
-    :class:`StageFailed`. Rejected documents never fail the run.
+    The run works on a private copy of the warehouse and publishes it atomically only when every
+    stage succeeded (see :mod:`flows.warehouse`). A stage that fails hard is recorded in
+    ``etl.run`` and re-raised as :class:`StageFailed`. Rejected documents never fail the run; a
+    data test of severity error does. ``on_data_tests`` gets the data-test results first.
     """
     run_id = flow_run_id or str(uuid.uuid4())
+    files = files_for(settings.warehouse)
     summary = RunSummary(run_id=run_id, warehouse=str(settings.warehouse))
-    staging_dir = settings.warehouse.parent / ".staging" / run_id
+    with writer_lock(files, run_id, settings.lock_timeout):
+        # Every stage below sees the working copy as "the warehouse".
+        work = settings.with_overrides(warehouse=files.working)
+        parameters = {
+            "sources": [str(s) for s in settings.sources], "warehouse": str(settings.warehouse),
+            "workers": settings.workers, "batch_size": settings.batch_size,
+            "max_file_bytes": settings.max_file_bytes, "full_refresh": settings.full_refresh,
+            "prune": settings.prune,
+        }  # fmt: skip
+        run_stage("begin", begin_run, work, run_id, flow_run_id, files, parameters)
+        _run_stages(work, summary, files.staging / run_id, run_stage, on_data_tests)
+        run_stage("publish", publish, files)
+        summary.published = True
+    return summary
+
+
+def _run_stages(
+    work: Settings,
+    summary: RunSummary,
+    staging_dir: Path,
+    run_stage: RunStage,
+    on_data_tests: Callable[[list[dict[str, Any]]], None] | None,
+) -> None:
     timed = _Timer(summary.seconds)
-    run_stage("begin", begin_run, settings, run_id, flow_run_id)
     try:
         with timed("discover"):
-            found = run_stage("discover", discover, settings)
-        paths = [p.as_posix() for p in found.files]
+            found = run_stage("discover", discover, work)
         summary.files_ignored = found.ignored
-        summary.files_seen = len(paths) + found.ignored
+        summary.files_seen = len(found.paths) + found.ignored
+        with timed("plan"):
+            planned = run_stage("plan", plan, work, found)
+        summary.files_deleted = len(planned.deleted)
         with timed("extract"):
-            extracted = run_stage("extract", extract, settings, paths, str(staging_dir))
+            extracted = run_stage("extract", extract, work, planned.work, str(staging_dir))
         with timed("load"):
-            loaded = run_stage("load", load, settings, extracted, run_id)
-        summary.files_loaded = loaded.loaded
-        summary.files_unchanged = loaded.unchanged
-        summary.files_superseded = loaded.superseded
-        summary.files_rejected = loaded.rejected
-        summary.files_skipped = loaded.unchanged + loaded.superseded
-        summary.warnings = loaded.warnings
-        summary.rows_inserted = loaded.inserted
-        summary.rows_deleted = loaded.deleted
+            loaded = run_stage("load", load, work, extracted, summary.run_id, planned)
+        batches = loaded.batches
+        # A file skipped as unchanged whose URL a new file took over ends the run superseded.
+        displaced = len(set(batches.displaced) & set(planned.skipped))
+        summary.files_loaded = batches.loaded
+        summary.files_unchanged = batches.unchanged + len(planned.skipped) - displaced
+        summary.files_superseded = batches.superseded + len(planned.still_superseded) + displaced
+        summary.files_rejected = batches.rejected + len(planned.still_rejected)
+        summary.files_skipped = summary.files_unchanged + summary.files_superseded
+        summary.warnings = batches.warnings
+        summary.articles_retired = loaded.retired.get("soft_deleted", 0)
+        summary.rows_inserted = {t: batches.inserted.get(t, 0) for t in load_mod.TABLES}
+        summary.rows_updated = {t: batches.updated.get(t, 0) for t in load_mod.TABLES}
+        summary.rows_deleted = {
+            table: batches.deleted.get(table, 0) + loaded.retired.get(table, 0)
+            for table in load_mod.TABLES
+        }
         with timed("models"):
-            models = run_stage("models", build_models, settings)
+            models = build_models(work, run_stage)
         summary.models_built = models.built
         summary.models_failed = models.failed
+        summary.models_skipped = models.skipped
         if not models.ok:
             failed = ", ".join([*models.failed, *models.skipped])
             raise StageFailed("models", f"model(s) failed or skipped: {failed}")
+        with timed("data_tests"):
+            checked = run_stage("data_tests", check_data, work)
+        summary.data_tests = [result.to_dict() for result in checked.results]
+        if on_data_tests is not None:
+            on_data_tests(summary.data_tests)
+        if not checked.ok:
+            broken = [r.name for r in checked.results if r.outcome in ("fail", "error")]
+            raise StageFailed(
+                "data_tests",
+                f"{checked.headline()}: {', '.join(broken)}; "
+                f"see `newsflow check --warehouse {summary.warehouse}`",
+            )
         summary.status = "success"
     except StageFailed as exc:
         summary.status = "failed"
@@ -297,8 +441,7 @@ def run_ingest(
         raise StageFailed("run", summary.error) from exc
     finally:
         shutil.rmtree(staging_dir, ignore_errors=True)
-        run_stage("finish", finish, settings, summary)
-    return summary
+        run_stage("finish", finish, work, summary)
 
 
 class _Timer:

@@ -26,10 +26,16 @@ _EXCERPT_BYTES = 200
 
 @dataclass(frozen=True)
 class Discovery:
-    """The article files of a run, and how many other files the sources held."""
+    """The article files of a run (sorted), their (size, mtime_ns), and how many other files the
+    sources held (other suffixes, hidden files: ignored)."""
 
-    files: list[Path]
+    paths: list[str]
+    stats: dict[str, tuple[int, int]]
     ignored: int
+
+    @property
+    def files(self) -> list[Path]:
+        return [Path(p) for p in self.paths]
 
 
 def discover_files(sources: Iterable[Path | str]) -> list[Path]:
@@ -38,59 +44,80 @@ def discover_files(sources: Iterable[Path | str]) -> list[Path]:
 
 
 def discover(sources: Iterable[Path | str]) -> Discovery:
-    """Article files under the sources, recursively, sorted and unique.
+    """Article files under the sources, recursively, sorted and unique, with their size and mtime.
 
     A source may be a directory or a single file. Hidden files and folders (``.name``) and files
     with other suffixes are counted as ignored. A missing source is a hard failure (a typo).
+    Symbolic links are listed under their own path, not their target's.
     """
-    found: set[Path] = set()
-    ignored: set[Path] = set()
+    stats: dict[str, tuple[int, int]] = {}
+    ignored: set[str] = set()
     for source in sources:
         root = Path(source)
         if root.is_file():
-            found.add(Path(os.path.abspath(root)))
+            info = root.stat()
+            stats[os.path.abspath(root)] = (info.st_size, info.st_mtime_ns)
             continue
         if not root.is_dir():
             raise StageFailed("discover", f"source not found: {root}")
-        for dirpath, dirnames, filenames in os.walk(root):
-            hidden = [d for d in dirnames if d.startswith(".")]
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in hidden:
-                ignored.update(_all_files(Path(dirpath, name)))
-            for name in filenames:
-                path = Path(os.path.abspath(os.path.join(dirpath, name)))
-                if not name.startswith(".") and os.path.splitext(name)[1].lower() in SUFFIXES:
-                    found.add(path)
-                else:
-                    ignored.add(path)
-    return Discovery(sorted(found, key=lambda p: p.as_posix()), len(ignored - found))
+        stack = [os.path.abspath(root)]
+        while stack:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    hidden = entry.name.startswith(".")
+                    if entry.is_dir(follow_symlinks=False):
+                        if hidden:
+                            ignored.update(_all_files(entry.path))
+                        else:
+                            stack.append(entry.path)
+                    elif not hidden and os.path.splitext(entry.name)[1].lower() in SUFFIXES:
+                        stats[entry.path] = _stat(entry)
+                    else:
+                        ignored.add(entry.path)
+    return Discovery(sorted(stats), stats, len(ignored - stats.keys()))
 
 
-def _all_files(folder: Path) -> Iterable[Path]:
+def _stat(entry: os.DirEntry[str]) -> tuple[int, int]:
+    try:
+        info = entry.stat()
+    except OSError:  # a dangling link: listed, and rejected as unreadable when read
+        return (-1, -1)
+    return (info.st_size, info.st_mtime_ns)
+
+
+def _all_files(folder: str) -> Iterable[str]:
     for dirpath, _, filenames in os.walk(folder):
         for name in filenames:
-            yield Path(os.path.abspath(os.path.join(dirpath, name)))
+            yield os.path.join(dirpath, name)
 
 
-def read_document(path: Path | str, max_bytes: int) -> FrontMatter | Rejection:
-    """Read, hash and parse one file; never raises for a bad file, never blocks on a pipe."""
-    path_str = Path(path).as_posix()
+def read_file(path: str, max_bytes: int) -> tuple[bytes, int, int] | Rejection:
+    """The bytes of one file with its size and mtime_ns; never blocks on a pipe."""
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
-            return Rejection(path_str, STAGE, "not a regular file (a pipe, device or folder)",
+            return Rejection(path, STAGE, "not a regular file (a pipe, device or folder)",
                              kind="not_a_file")  # fmt: skip
         if info.st_size > max_bytes:
-            return _too_large(path_str, max_bytes)
+            return _too_large(path, max_bytes)
         with open(path, "rb") as handle:
             raw = handle.read(max_bytes + 1)
     except OSError as exc:
         return Rejection(
-            path_str, STAGE, f"could not read file: {exc.strerror or exc}", kind="unreadable"
+            path, STAGE, f"could not read file: {exc.strerror or exc}", kind="unreadable"
         )
     if len(raw) > max_bytes:
-        return _too_large(path_str, max_bytes)
-    return parse_document(path_str, raw)
+        return _too_large(path, max_bytes)
+    return raw, info.st_size, info.st_mtime_ns
+
+
+def read_document(path: Path | str, max_bytes: int) -> FrontMatter | Rejection:
+    """Read, hash and parse one file; never raises for a bad file."""
+    path_str = Path(path).as_posix()
+    read = read_file(path_str, max_bytes)
+    if isinstance(read, Rejection):
+        return read
+    return parse_document(path_str, read[0])
 
 
 def _too_large(path: str, max_bytes: int) -> Rejection:

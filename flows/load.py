@@ -1,11 +1,18 @@
-"""Batches of rows -> DuckDB, one transaction per batch, bookkeeping in the etl schema."""
+"""Batches of rows -> DuckDB, one transaction per batch (rows + ledger together), bookkeeping in
+the etl schema, and a final reconcile step for deletions.
+
+Winner of a canonical URL: the newest ``publishedDateTime`` (a NULL date loses), then the larger
+sha256, then the larger path, among every copy parsed in the run and the copy already loaded (when
+its file was not read again). The decision is taken over the whole run before any batch is merged,
+so it never depends on the order files arrive in.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,42 +23,47 @@ from flows.records import StageFailed
 
 TABLES = ("provider", "article", "related", "image", "topic", "article_topic")
 CHILD_TABLES = ("image", "related", "article_topic")
+ARTICLE_TABLES = ("article", *CHILD_TABLES)
+KEYS = {
+    "article": "article_id",
+    "related": "related_id",
+    "image": "image_id",
+    "article_topic": "article_id || '/' || topic_id",
+}
+SCHEMA_VERSION = "2"
 STAGE = "load"
 
-# Newest publishedDateTime wins for a shared canonical URL (a NULL date loses); equal dates fall
-# back to the larger sha256 so the winner never depends on file names or arrival order. A file
-# whose own content changed always replaces what it loaded before.
+_RUN_WINNERS = """
+create or replace temp table _run_winner as
+select article_id, source_path
+from _run_candidates
+qualify row_number() over (
+    partition by article_id
+    order by published_at desc nulls last, source_sha256 desc, source_path desc
+) = 1
+"""
+
 _DECIDE = """
 create or replace temp table _decision as
-with ranked as (
-    select
-        stg_article.doc_index,
-        stg_article.article_id,
-        stg_article.published_at,
-        stg_article.source_path,
-        stg_article.source_sha256,
-        row_number() over (
-            partition by stg_article.article_id
-            order by stg_article.published_at desc nulls last,
-                stg_article.source_sha256 desc, stg_article.source_path desc
-        ) as rank_in_batch
-    from stg_article
-)
 select
-    ranked.doc_index,
-    ranked.article_id,
+    stg_article.doc_index,
+    stg_article.article_id,
+    stg_article.source_path,
     case
-        when ranked.rank_in_batch > 1 then 'superseded'
-        when article.article_id is null then 'loaded'
-        when article.source_sha256 = ranked.source_sha256 then 'unchanged'
-        when article.source_path = ranked.source_path then 'loaded'
-        when (coalesce(ranked.published_at, '-infinity'::timestamptz), ranked.source_sha256)
-            > (coalesce(article.published_at, '-infinity'::timestamptz), article.source_sha256)
+        when _run_winner.source_path <> stg_article.source_path then 'superseded'
+        when article.article_id is null or article.deleted_at is not null then 'loaded'
+        -- the loaded copy's file was read again (or deleted) in this run: the run's best decides
+        when article.source_path in (select path from _run_paths) then 'loaded'
+        when (coalesce(stg_article.published_at, '-infinity'::timestamptz),
+              stg_article.source_sha256, stg_article.source_path)
+            > (coalesce(article.published_at, '-infinity'::timestamptz),
+               article.source_sha256, article.source_path)
             then 'loaded'
         else 'superseded'
     end as decision
-from ranked
-left join article on article.article_id = ranked.article_id
+from stg_article
+inner join _run_winner on _run_winner.article_id = stg_article.article_id
+left join article on article.article_id = stg_article.article_id
 """
 
 _UPSERT_PROVIDER = """
@@ -82,7 +94,6 @@ on conflict (topic_id) do update set name = excluded.name
 where excluded.name < topic.name
 """
 
-
 _DRIFT = """
 insert into etl.drift
 select $run_id, key_path, observed_type, expected_type, count(distinct doc_index), min(path)
@@ -102,10 +113,48 @@ on conflict (path) do update set
     excerpt = excluded.excerpt
 """
 
+# Files read in this batch: parsed ones take their decision, rejected ones keep the article they
+# last loaded (its rows stay: the last good version is not lost to a broken edit).
+_LEDGER = """
+insert into etl.file
+select
+    stg_file.path, stg_file.size, stg_file.mtime_ns, stg_file.sha256, $version,
+    coalesce(_decision.decision, 'rejected'), _decision.article_id, $now,
+    case when _decision.decision = 'loaded' then $now end, $run_id
+from stg_file
+left join _decision on _decision.source_path = stg_file.path
+where stg_file.outcome <> 'same'
+on conflict (path) do update set
+    size = excluded.size,
+    mtime_ns = excluded.mtime_ns,
+    sha256 = excluded.sha256,
+    contract_version = excluded.contract_version,
+    status = excluded.status,
+    article_id = coalesce(excluded.article_id, etl.file.article_id),
+    last_loaded_at = coalesce(excluded.last_loaded_at, etl.file.last_loaded_at),
+    last_run_id = excluded.last_run_id
+"""
+
+_LEDGER_SAME = """
+update etl.file set size = stg_file.size, mtime_ns = stg_file.mtime_ns, last_run_id = $run_id
+from stg_file
+where stg_file.path = etl.file.path and stg_file.outcome = 'same'
+"""
+
+_ORPHANS = """
+select article.article_id
+from article
+inner join etl.file on etl.file.path = article.source_path
+where article.deleted_at is null
+    and (etl.file.status = 'deleted'
+         or (etl.file.status in ('loaded', 'superseded')
+             and etl.file.article_id <> article.article_id))
+"""
+
 
 @dataclass
 class BatchResult:
-    """What one batch did to the warehouse."""
+    """What one batch (or a whole load) did to the warehouse."""
 
     files: int = 0
     loaded: int = 0
@@ -114,20 +163,26 @@ class BatchResult:
     rejected: int = 0
     warnings: int = 0
     inserted: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
     deleted: dict[str, int] = field(default_factory=dict)
-    loaded_ids: list[str] = field(default_factory=list)
-    displaced_ids: list[str] = field(default_factory=list)  # replaced a copy from another file
+    # Files of earlier runs whose article a file of this run took over (they are now superseded).
+    displaced: list[str] = field(default_factory=list)
 
     def add(self, other: BatchResult) -> None:
+        self.displaced.extend(other.displaced)
         for name in ("files", "loaded", "unchanged", "superseded", "rejected", "warnings"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for mine, theirs in ((self.inserted, other.inserted), (self.deleted, other.deleted)):
+        for mine, theirs in (
+            (self.inserted, other.inserted),
+            (self.updated, other.updated),
+            (self.deleted, other.deleted),
+        ):
             for table, count in theirs.items():
                 mine[table] = mine.get(table, 0) + count
 
 
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (creating its folder when writing)."""
+    """Open a warehouse file (creating its folder when writing)."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,9 +193,25 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection, sql_dir: Path) -> None:
-    """Create the warehouse and etl tables if they do not exist."""
+    """Create the warehouse and etl tables if they do not exist; refuse an older layout."""
+    existed = bool(
+        conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'main' and table_name = 'article'"
+        ).fetchone()[0]
+    )
     for ddl in sorted((sql_dir / "schema").glob("*.sql")):
         conn.execute(ddl.read_text(encoding="utf-8"))
+    row = conn.execute("select value from etl.meta where key = 'schema_version'").fetchone()
+    if row is None and not existed:
+        conn.execute("insert into etl.meta values ('schema_version', ?)", [SCHEMA_VERSION])
+    elif row is None or row[0] != SCHEMA_VERSION:
+        found = row[0] if row else "1"
+        raise StageFailed(
+            "begin",
+            f"the warehouse was built with schema version {found}, this newsflow writes "
+            f"{SCHEMA_VERSION}: rebuild it from the sources with `newsflow run --full-refresh`",
+        )
 
 
 def _columns(conn: duckdb.DuckDBPyConnection, table: str, schema: str = "main") -> list[str]:
@@ -152,30 +223,47 @@ def _columns(conn: duckdb.DuckDBPyConnection, table: str, schema: str = "main") 
     return [r[0] for r in rows]
 
 
-def _count(conn: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = conn.execute(sql).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _affected(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> int:
-    """Run a DML statement and return how many rows it touched."""
+def _count(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> int:
     row = conn.execute(sql, params).fetchone()
     return int(row[0]) if row else 0
 
 
-def load_batch(
-    conn: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], run_id: str
-) -> BatchResult:
-    """Merge one staged batch into the warehouse in a single transaction.
+_affected = _count  # a DML statement returns the number of rows it touched
 
-    A document replaces every row its article had (children included) when it wins; an identical
-    document changes nothing, so a re-run leaves every table exactly as it was.
+
+def prepare_run(
+    conn: duckdb.DuckDBPyConnection, candidates: pa.Table, deleted: Sequence[str]
+) -> None:
+    """Register the whole run's parsed copies (article_id, published_at, sha256, path) and the
+    deleted paths, and pick the run's best copy of each canonical URL."""
+    conn.register("_candidates_arrow", candidates)
+    conn.register("_deleted_arrow", pa.table({"path": pa.array(list(deleted), pa.string())}))
+    try:
+        conn.execute("create or replace temp table _run_candidates as from _candidates_arrow")
+        conn.execute(
+            "create or replace temp table _run_paths as "
+            "select source_path as path from _run_candidates union select path from _deleted_arrow"
+        )
+        conn.execute(_RUN_WINNERS)
+    finally:
+        conn.unregister("_candidates_arrow")
+        conn.unregister("_deleted_arrow")
+
+
+def load_batch(
+    conn: duckdb.DuckDBPyConnection,
+    tables: dict[str, pa.Table],
+    run_id: str,
+    contract_version: str = "",
+) -> BatchResult:
+    """Merge one staged batch into the warehouse in a single transaction, with its ledger rows.
+
+    Call :func:`prepare_run` first. A winning document replaces every row its article had
+    (children included); a failure rolls the whole batch back.
     """
-    result = BatchResult(
-        files=tables["article"].num_rows + tables["rejection"].num_rows,
-        rejected=tables["rejection"].num_rows,
-    )
+    result = BatchResult(files=tables["file"].num_rows)
     names = [f"stg_{name}" for name in tables]
+    now = dt.datetime.now(dt.UTC)
     conn.execute("begin transaction")
     try:
         for name, table in tables.items():
@@ -185,30 +273,60 @@ def load_batch(
             "select decision, count(*) from _decision group by 1"
         ).fetchall():
             setattr(result, decision, int(count))
+        # A file whose content hash is unchanged was not parsed: it keeps its status.
+        for status, count in conn.execute(
+            "select etl.file.status, count(*) from stg_file join etl.file using (path) "
+            "where stg_file.outcome = 'same' group by 1"
+        ).fetchall():
+            if status == "rejected":
+                result.rejected += count
+            else:
+                result.unchanged += count
+        result.rejected += tables["rejection"].num_rows
         replaced = "select article_id from _decision where decision = 'loaded'"
-        result.loaded_ids = [r[0] for r in conn.execute(replaced).fetchall()]
-        result.displaced_ids = [
-            r[0]
-            for r in conn.execute(
-                "select article.article_id from article join _decision using (article_id) "
-                "join stg_article using (doc_index) where _decision.decision = 'loaded' "
-                "and article.source_path <> stg_article.source_path"
+        result.displaced = [
+            path
+            for (path,) in conn.execute(
+                "select article.source_path from article join _decision using (article_id) "
+                "where _decision.decision = 'loaded' and article.deleted_at is null "
+                "and article.source_path <> _decision.source_path "
+                "and article.source_path not in (select path from _run_paths)"
             ).fetchall()
         ]
-        for table in (*CHILD_TABLES, "article"):
-            result.deleted[table] = _affected(
-                conn, f"delete from {table} where article_id in ({replaced})"
+        if result.displaced:
+            conn.execute(
+                "update etl.file set status = 'superseded', last_run_id = $run_id "
+                "where path in (select unnest($paths))",
+                {"run_id": run_id, "paths": result.displaced},
             )
-        for table in ("etl.warning", "etl.front_matter"):
-            conn.execute(f"delete from {table} where article_id in ({replaced})")
-        result.inserted["provider"] = _affected(conn, _UPSERT_PROVIDER)
-        result.inserted["topic"] = _affected(conn, _UPSERT_TOPIC)
         winners = "where doc_index in (select doc_index from _decision where decision = 'loaded')"
-        for table in ("article", *CHILD_TABLES):
-            cols = ", ".join(_columns(conn, table))
-            result.inserted[table] = _affected(
+        for table in ARTICLE_TABLES:
+            key = KEYS[table]
+            conn.execute(
+                f"create or replace temp table _old as select {key} as k from {table} "
+                f"where article_id in ({replaced})"
+            )
+            old = _affected(conn, f"delete from {table} where article_id in ({replaced})")
+            cols = ", ".join(c for c in _columns(conn, table) if c in tables[table].column_names)
+            new = _affected(
                 conn, f"insert into {table} ({cols}) select {cols} from stg_{table} {winners}"
             )
+            kept = _count(conn, f"select count(*) from stg_{table} {winners} and {key} in "
+                          "(select k from _old)")  # fmt: skip
+            result.inserted[table] = new - kept
+            result.updated[table] = kept
+            result.deleted[table] = old - kept
+        for table in ("etl.warning", "etl.front_matter"):
+            conn.execute(f"delete from {table} where article_id in ({replaced})")
+        before = {t: _count(conn, f"select count(*) from {t}") for t in ("provider", "topic")}
+        upserted = {
+            "provider": _affected(conn, _UPSERT_PROVIDER),
+            "topic": _affected(conn, _UPSERT_TOPIC),
+        }
+        for table, touched in upserted.items():
+            added = _count(conn, f"select count(*) from {table}") - before[table]
+            result.inserted[table] = added
+            result.updated[table] = touched - added
         conn.execute(
             "insert into etl.front_matter select article_id, source_path, source_sha256, "
             f"front_matter from stg_front_matter {winners}"
@@ -226,6 +344,14 @@ def load_batch(
             "delete from etl.rejection where path in (select source_path from stg_article)"
         )
         _affected(conn, _QUARANTINE, params)
+        conn.execute(
+            "update etl.rejection set run_id = $run_id where path in "
+            "(select path from stg_file where outcome = 'same')",
+            params,
+        )
+        ledger = {"run_id": run_id, "now": now, "version": contract_version}
+        conn.execute(_LEDGER, ledger)
+        conn.execute(_LEDGER_SAME, params)
         conn.execute("commit")
     except Exception as exc:
         conn.execute("rollback")
@@ -236,17 +362,77 @@ def load_batch(
     return result
 
 
+def reconcile(
+    conn: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    unchanged: Sequence[str],
+    still_rejected: Sequence[str],
+    deleted: Sequence[str],
+    prune: bool,
+) -> dict[str, int]:
+    """After the batches, in one transaction: record the files not read, mark deleted files,
+    and retire articles whose file is gone or now yields another URL (soft delete: deleted_at;
+    ``prune``: remove their rows, and those of every soft-deleted article)."""
+    now = dt.datetime.now(dt.UTC)
+    removed: dict[str, int] = {}
+    paths = {
+        "_unchanged": pa.table({"path": pa.array([*unchanged, *still_rejected], pa.string())}),
+        "_rejected_again": pa.table({"path": pa.array(list(still_rejected), pa.string())}),
+        "_gone": pa.table({"path": pa.array(list(deleted), pa.string())}),
+    }
+    conn.execute("begin transaction")
+    try:
+        for name, table in paths.items():
+            conn.register(name, table)
+        params = {"run_id": run_id}
+        conn.execute(
+            "update etl.file set last_run_id = $run_id where path in (from _unchanged)", params
+        )
+        conn.execute(
+            "update etl.rejection set run_id = $run_id where path in (from _rejected_again)",
+            params,
+        )
+        conn.execute(
+            "update etl.file set status = 'deleted', last_run_id = $run_id "
+            "where path in (from _gone)",
+            params,
+        )
+        conn.execute("delete from etl.rejection where path in (from _gone)")
+        orphans = f"select article_id from ({_ORPHANS})"
+        removed["soft_deleted"] = _affected(
+            conn, f"update article set deleted_at = $now where article_id in ({orphans})",
+            {"now": now},
+        )  # fmt: skip
+        if prune:
+            retired = "select article_id from article where deleted_at is not null"
+            for table in (*CHILD_TABLES, "etl.warning", "etl.front_matter", "article"):
+                removed[table] = _affected(
+                    conn, f"delete from {table} where article_id in ({retired})"
+                )
+        conn.execute("commit")
+    except Exception as exc:
+        conn.execute("rollback")
+        raise StageFailed(STAGE, f"reconcile rolled back: {exc}") from exc
+    finally:
+        for name in paths:
+            conn.unregister(name)
+    return removed
+
+
 def start_run(
     conn: duckdb.DuckDBPyConnection,
     run_id: str,
-    sources: Iterable[str],
+    sources: Sequence[str],
     flow_run_id: str | None = None,
+    parameters: dict[str, object] | None = None,
 ) -> None:
     conn.execute(
-        "insert into etl.run (run_id, flow_run_id, started_at, status, sources) "
-        "values (?, ?, ?, 'running', ?)",
-        [run_id, flow_run_id, dt.datetime.now(dt.UTC), list(sources)],
-    )
+        "insert into etl.run (run_id, flow_run_id, started_at, status, sources, parameters) "
+        "values (?, ?, ?, 'running', ?, ?)",
+        [run_id, flow_run_id, dt.datetime.now(dt.UTC), list(sources),
+         json.dumps(parameters or {}, sort_keys=True, default=str)],
+    )  # fmt: skip
 
 
 def table_rows(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -29,6 +29,9 @@ class Settings:
     batch_size: int = DEFAULT_BATCH_SIZE
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     strict: bool = False
+    full_refresh: bool = False
+    prune: bool = False
+    lock_timeout: float = 30.0
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given non-None fields replaced."""
@@ -48,6 +51,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         from_env["workers"] = int(env["NEWSFLOW_WORKERS"])
     if env.get("NEWSFLOW_BATCH_SIZE"):
         from_env["batch_size"] = int(env["NEWSFLOW_BATCH_SIZE"])
+    if env.get("NEWSFLOW_LOCK_TIMEOUT"):
+        from_env["lock_timeout"] = float(env["NEWSFLOW_LOCK_TIMEOUT"])
     if env.get("NEWSFLOW_MAX_FILE_BYTES"):
         from_env["max_file_bytes"] = int(env["NEWSFLOW_MAX_FILE_BYTES"])
     settings = base.with_overrides(**from_env).with_overrides(**overrides)

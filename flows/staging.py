@@ -9,17 +9,20 @@ one transaction. Memory stays flat however large the corpus is.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 
-from flows.extract import read_document
+from flows.extract import parse_document, read_file
 from flows.normalize import DocumentRows, normalize_document
 from flows.records import Rejection
 
+T = TypeVar("T")
 TS = pa.timestamp("us", tz="UTC")
 S = pa.string()
 I32 = pa.int32()
@@ -67,6 +70,12 @@ SCHEMAS: dict[str, pa.Schema] = {
         [("doc_index", I32), ("article_id", S), ("source_path", S), ("source_sha256", S),
          ("front_matter", S)]
     ),
+    # One row per file read: what the ledger (etl.file) records. outcome: parsed | rejected |
+    # same (content hash unchanged: not parsed at all).
+    "file": pa.schema(
+        [("path", S), ("size", pa.int64()), ("mtime_ns", pa.int64()), ("sha256", S),
+         ("outcome", S)]
+    ),
     "drift": pa.schema(
         [("doc_index", I32), ("path", S), ("key_path", S), ("observed_type", S),
          ("expected_type", S)]
@@ -94,9 +103,27 @@ class ChunkSummary:
     warnings: int
 
 
-def build_tables(results: Sequence[DocumentRows | Rejection]) -> dict[str, pa.Table]:
+@dataclass(frozen=True, slots=True)
+class FileRead:
+    """What reading one file found, for the ledger."""
+
+    path: str
+    size: int | None
+    mtime_ns: int | None
+    sha256: str | None
+    outcome: str  # parsed | rejected | same
+
+
+def build_tables(
+    results: Sequence[DocumentRows | Rejection], files: Sequence[FileRead] = ()
+) -> dict[str, pa.Table]:
     """Columnar tables (staging shape) for one batch of per-document results."""
     rows: dict[str, list[dict]] = {name: [] for name in SCHEMAS}
+    rows["file"] = [
+        {"path": f.path, "size": f.size, "mtime_ns": f.mtime_ns, "sha256": f.sha256,
+         "outcome": f.outcome}
+        for f in files
+    ]  # fmt: skip
     for doc_index, result in enumerate(results):
         if isinstance(result, Rejection):
             rows["rejection"].append(
@@ -138,17 +165,31 @@ def build_tables(results: Sequence[DocumentRows | Rejection]) -> dict[str, pa.Ta
     return {name: pa.Table.from_pylist(rows[name], schema=SCHEMAS[name]) for name in SCHEMAS}
 
 
-def process_file(path: str, max_file_bytes: int) -> DocumentRows | Rejection:
-    """Extract and normalize one file; any unexpected error becomes a rejection."""
+def process_file(
+    path: str, max_file_bytes: int, known_sha256: str | None = None
+) -> tuple[FileRead, DocumentRows | Rejection | None]:
+    """Read, extract and normalize one file; any unexpected error becomes a rejection.
+
+    When the content hash equals ``known_sha256`` the file is not parsed at all (result None).
+    """
+    size = mtime = sha = None
     try:
-        doc = read_document(path, max_file_bytes)
-        if isinstance(doc, Rejection):
-            return doc
-        return normalize_document(doc)
+        read = read_file(path, max_file_bytes)
+        if isinstance(read, Rejection):
+            return FileRead(path, None, None, None, "rejected"), read
+        raw, size, mtime = read
+        sha = hashlib.sha256(raw).hexdigest()
+        if sha == known_sha256:
+            return FileRead(path, size, mtime, sha, "same"), None
+        doc = parse_document(path, raw)
+        result = doc if isinstance(doc, Rejection) else normalize_document(doc)
     except Exception as exc:  # one bad file must never stop the run
-        return Rejection(
-            path, "normalize", f"unexpected {type(exc).__name__}: {exc}"[:500], kind="unexpected"
-        )
+        result = Rejection(
+            path, "normalize", f"unexpected {type(exc).__name__}: {exc}"[:500], sha256=sha,
+            kind="unexpected",
+        )  # fmt: skip
+    outcome = "rejected" if isinstance(result, Rejection) else "parsed"
+    return FileRead(path, size, mtime, sha, outcome), result
 
 
 def _arrow_safe(result: DocumentRows | Rejection) -> DocumentRows | Rejection:
@@ -164,19 +205,30 @@ def _arrow_safe(result: DocumentRows | Rejection) -> DocumentRows | Rejection:
     return result
 
 
-def process_chunk(paths: Sequence[str], max_file_bytes: int, batch_dir: str) -> ChunkSummary:
-    """Worker entry point: one chunk of files -> one staged batch on disk."""
-    results = [process_file(p, max_file_bytes) for p in paths]
+def process_chunk(
+    items: Sequence[tuple[str, str | None]], max_file_bytes: int, batch_dir: str
+) -> ChunkSummary:
+    """Worker entry point: one chunk of (path, known sha256) -> one staged batch on disk."""
+    files: list[FileRead] = []
+    results: list[DocumentRows | Rejection] = []
+    for path, known in items:
+        read, result = process_file(path, max_file_bytes, known)
+        files.append(read)
+        if result is not None:
+            results.append(result)
     try:
-        tables = build_tables(results)
+        tables = build_tables(results, files)
     except (pa.ArrowException, ValueError, TypeError, OverflowError):
         # Find the document(s) Arrow cannot hold and quarantine them instead of the whole batch.
         results = [_arrow_safe(result) for result in results]
-        tables = build_tables(results)
+        stored = {r.path for r in results if isinstance(r, Rejection)}
+        files = [FileRead(f.path, f.size, f.mtime_ns, f.sha256, "rejected")
+                 if f.path in stored else f for f in files]  # fmt: skip
+        tables = build_tables(results, files)
     write_batch(tables, Path(batch_dir))
     return ChunkSummary(
         batch_dir,
-        len(paths),
+        len(items),
         tables["article"].num_rows,
         tables["rejection"].num_rows,
         tables["warning"].num_rows,
@@ -201,13 +253,24 @@ def read_batch(batch_dir: Path | str) -> dict[str, pa.Table]:
     return tables
 
 
-def chunked(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+_CANDIDATE_COLUMNS = ["article_id", "published_at", "source_sha256", "source_path"]
+
+
+def read_candidates(batch_dir: Path | str | None) -> pa.Table:
+    """The key columns of a staged batch's articles (an empty table for None)."""
+    if batch_dir is None:
+        return SCHEMAS["article"].empty_table().select(_CANDIDATE_COLUMNS)
+    with pa.memory_map(str(Path(batch_dir) / "article.arrow"), "r") as source:
+        return pa.ipc.open_file(source).read_all().select(_CANDIDATE_COLUMNS)
+
+
+def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
 def stage_files(
-    paths: Sequence[str],
+    paths: Sequence[tuple[str, str | None]],
     staging_dir: Path,
     *,
     workers: int,

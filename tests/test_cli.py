@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.warehouse import files_for
 from tests.conftest import CORPUS, query, table_contents
 
 NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
@@ -96,7 +97,10 @@ def test_missing_source_fails_with_a_clear_message(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert proc.stderr.strip() == "newsflow: discover failed: source not found: nowhere"
-    [run] = query(tmp_path / "x.duckdb", "select status, error from etl.run")
+    # A failed run publishes nothing; its row is in the writer's working copy.
+    working = files_for(tmp_path / "x.duckdb").working
+    assert not (tmp_path / "x.duckdb").exists()
+    [run] = query(working, "select status, error from etl.run")
     assert run == {"status": "failed", "error": "discover failed: source not found: nowhere"}
 
 

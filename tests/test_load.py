@@ -10,11 +10,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from flows.contract import CONTRACT_VERSION
 from flows.core import RunSummary, run_ingest
-from flows.load import connect, load_batch
+from flows.load import connect, load_batch, prepare_run
 from flows.records import StageFailed
 from flows.settings import Settings
 from flows.staging import build_tables, process_file
+from flows.warehouse import files_for
 from tests import golden_seed
 from tests.conftest import CORPUS, SEED, query, table_contents
 
@@ -26,7 +28,7 @@ def test_seed_rows_in_the_warehouse_are_exact(fixture_run: tuple[Settings, RunSu
     settings, _ = fixture_run
     wh = settings.warehouse
     [article] = query(wh, "select * from article where article_id = ?", [ARTICLE_ID])
-    assert article == {**golden_seed.ARTICLE, "source_path": SEED.as_posix()}
+    assert article == {**golden_seed.ARTICLE, "source_path": SEED.as_posix(), "deleted_at": None}
     related = query(
         wh, "select * from related where article_id = ? order by position", [ARTICLE_ID]
     )
@@ -218,24 +220,30 @@ def test_failed_batch_rolls_back_and_keeps_loaded_data(
 ) -> None:
     settings = make_settings(SEED)
     run_ingest(settings)
-    before = table_contents(settings.warehouse)
-    # A changed copy of the seed: its batch deletes the loaded rows first, then fails on the
-    # image insert (url is NOT NULL), after article rows were already written.
+    working = files_for(settings.warehouse).working
+    before = table_contents(working), query(working, "select * from etl.file")
+    # A newer copy of the seed: its batch deletes the loaded rows first, then fails on the image
+    # insert (url is NOT NULL), after the article rows were already written.
     changed = tmp_path / "seed.txt"
     newer = "publishedDateTime: 2020-12-18T17:43:00Z"
     changed.write_text(SEED.read_text().replace("publishedDateTime: 2020-12-17T17:43:00Z", newer))
-    tables = build_tables([process_file(changed.as_posix(), 100_000)])
+    read, result = process_file(changed.as_posix(), 100_000)
+    tables = build_tables([result], [read])
     image = tables["image"]
     tables["image"] = image.set_column(
         image.schema.get_field_index("url"), "url", pa.nulls(image.num_rows, pa.string())
     )
-    conn = connect(settings.warehouse)
+    conn = connect(working)
     try:
+        candidates = tables["article"].select(
+            ["article_id", "published_at", "source_sha256", "source_path"]
+        )
+        prepare_run(conn, candidates, [])
         with pytest.raises(StageFailed, match=r"load failed: batch rolled back: .*NOT NULL"):
-            load_batch(conn, tables, "run-x")
+            load_batch(conn, tables, "run-x", CONTRACT_VERSION)
     finally:
         conn.close()
-    assert table_contents(settings.warehouse) == before
+    assert (table_contents(working), query(working, "select * from etl.file")) == before
 
 
 def test_provider_name_is_the_latest_mention(

@@ -29,7 +29,9 @@ create table if not exists article (
     body varchar,
     extra json,
     source_path varchar not null,
-    source_sha256 varchar not null
+    source_sha256 varchar not null,
+    -- set when the article's file was deleted (or now yields another URL); NULL while live
+    deleted_at timestamptz
 );
 
 -- related: one row per related entry of an article (article_id, position)

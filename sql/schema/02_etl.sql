@@ -9,6 +9,7 @@ create table if not exists etl.run (
     finished_at timestamptz,
     status varchar not null,
     sources varchar[],
+    parameters json,
     files_seen integer,
     files_loaded integer,
     files_rejected integer,
@@ -16,8 +17,10 @@ create table if not exists etl.run (
     files_ignored integer,
     files_unchanged integer,
     files_superseded integer,
+    files_deleted integer,
     warnings integer,
     rows_inserted json,
+    rows_updated json,
     rows_deleted json,
     table_rows json,
     seconds json,
@@ -64,4 +67,26 @@ create table if not exists etl.front_matter (
     source_path varchar not null,
     source_sha256 varchar not null,
     front_matter varchar
+);
+
+-- etl.file: the file ledger, one row per file ever seen under a run's sources. A run skips a
+-- file whose size and mtime are unchanged without reading it, and one whose sha256 is unchanged
+-- without parsing it. status: loaded | superseded | rejected | deleted.
+create table if not exists etl.file (
+    path varchar primary key,
+    size bigint,
+    mtime_ns bigint,
+    sha256 varchar,
+    contract_version varchar not null,
+    status varchar not null,
+    article_id varchar,
+    first_seen_at timestamptz not null,
+    last_loaded_at timestamptz,
+    last_run_id varchar not null
+);
+
+-- etl.meta: facts about the warehouse itself (schema version)
+create table if not exists etl.meta (
+    key varchar primary key,
+    value varchar not null
 );

@@ -1,9 +1,10 @@
 -- quality_by_provider: one row per provider with at least one article (provider_id)
 -- Which providers publish the best-rated articles, how many, how much of it is published, and
--- over which period. Providers only ever cited as related entries have no articles here.
+-- over which period. Providers only ever cited as related entries have no articles here; live
+-- articles only.
 
 with articles as (
-    select * from article
+    select * from stg_article
 ),
 
 providers as (
@@ -43,4 +44,4 @@ final as (
 )
 
 select * from final
-order by final.mean_quality desc nulls last, final.article_count desc, final.provider_name
+order by final.mean_quality desc nulls last, final.article_count desc, final.provider_name asc
