@@ -232,23 +232,63 @@ _COERCE = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    key: str
+    column: str
+    coerce: Any
+    canonical: type
+    minimum: int | None
+    maximum: int | None
+
+
+def _compile(fields: tuple[Field, ...]) -> tuple[_Compiled, ...]:
+    return tuple(
+        _Compiled(
+            key=spec.source.rsplit(".", 1)[-1].rsplit("]", 1)[-1].lstrip("."),
+            column=spec.column.split(".", 1)[1],
+            coerce=_COERCE[spec.type],
+            canonical=_CANONICAL_TYPES[spec.type],
+            minimum=spec.minimum,
+            maximum=spec.maximum,
+        )
+        for spec in fields
+    )
+
+
+_CANONICAL_TYPES: dict[str, type] = {
+    "text": str, "url": str, "integer": int, "boolean": bool, "timestamp": dt.datetime,
+}  # fmt: skip
+_COMPILED: dict[tuple[Field, ...], tuple[_Compiled, ...]] = {}
+
+
 def coerce_fields(
     data: dict[str, Any], fields: tuple[Field, ...], where: str, out: Collector
 ) -> dict[str, Any]:
     """Apply the contract's scalar fields to one mapping: {column: value}."""
+    compiled = _COMPILED.get(fields)
+    if compiled is None:
+        compiled = _COMPILED[fields] = _compile(fields)
     row: dict[str, Any] = {}
-    for spec in fields:
-        key = spec.source.rsplit(".", 1)[-1].rsplit("]", 1)[-1].lstrip(".")
-        name = f"{where}{key}"
-        value = _COERCE[spec.type](data.get(key), name, out)
-        if (
-            value is not None
-            and spec.minimum is not None
-            and not (spec.minimum <= value <= (spec.maximum if spec.maximum is not None else value))
+    for spec in compiled:
+        value = data.get(spec.key)
+        kind = value.__class__
+        # Fast path: the value already has the contract's type (timestamps only when in UTC).
+        if value is None or (
+            kind is spec.canonical
+            and (kind is not dt.datetime or value.tzinfo is UTC)
+            and (kind is not int or -(2**31) <= value < 2**31)
         ):
-            out.warn(name, f"{value} is outside {spec.minimum}..{spec.maximum}; stored as NULL")
-            value = None
-        row[spec.column.split(".", 1)[1]] = value
+            pass
+        else:
+            value = spec.coerce(value, f"{where}{spec.key}", out)
+        if value is not None and spec.minimum is not None:
+            high = spec.maximum if spec.maximum is not None else value
+            if not spec.minimum <= value <= high:
+                name = f"{where}{spec.key}"
+                out.warn(name, f"{value} is outside {spec.minimum}..{spec.maximum}; stored as NULL")
+                value = None
+        row[spec.column] = value
     return row
 
 

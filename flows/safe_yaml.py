@@ -2,8 +2,9 @@
 
 PyYAML's safe loaders never construct Python objects from tags, but they silently keep the last
 of two duplicate keys and will happily build a structure whose alias expansion ("billion laughs")
-or recursion makes any later JSON/Arrow serialization explode. ``load_front_matter`` checks the
-composed node graph first, iteratively and in linear time, then constructs.
+or recursion makes any later JSON/Arrow serialization explode. ``load_front_matter`` composes
+nodes with libyaml and builds Python objects in one pass that applies the checks as it goes, in
+time linear in the number of distinct nodes (an alias counts at its full expanded size).
 """
 
 from __future__ import annotations
@@ -33,15 +34,117 @@ class KeyProblem(yaml.constructor.ConstructorError):
         self.kind = kind
 
 
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_NULL = "tag:yaml.org,2002:null"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+_SCALAR_TAGS = frozenset(
+    {_STR, _INT, _NULL, "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float",
+     "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
+)  # fmt: skip
+
+
+class _Fallback(Exception):
+    """A rarely used collection tag (!!set, !!omap, !!pairs): build with PyYAML's own path."""
+
+
 class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
-    """The C safe loader (when built) plus duplicate-key, text-key and size checks."""
+    """The C safe loader (when built) plus duplicate-key, text-key and size checks.
+
+    Nodes are composed by libyaml (C) exactly as ``yaml.CSafeLoader`` does; Python objects are
+    then built by one recursive pass that applies the checks as it goes (depth <= MAX_DEPTH keeps
+    the recursion shallow). Scalars use PyYAML's own safe constructors, so values are identical.
+    """
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()
         if node is None:
             return None
-        check_node_graph(node)
-        return self.construct_document(node)
+        self._built: dict[int, tuple[Any, int]] = {}
+        self._active: set[int] = set()
+        self._total = 0
+        try:
+            return self._build(node, 1)
+        except _Fallback:
+            check_node_graph(node)
+            return self.construct_document(node)
+
+    def _build(self, node: Node, depth: int) -> Any:
+        if node.__class__ is ScalarNode:
+            self._total += 1
+            tag = node.tag
+            if tag == _STR:
+                return node.value
+            if tag == _INT:
+                value = node.value
+                if value.isdigit() and (value[0] != "0" or value == "0"):
+                    return int(value)
+            elif tag == _NULL:
+                return None
+            elif tag not in _SCALAR_TAGS:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"could not determine a constructor for the tag {tag!r}",
+                    node.start_mark,
+                )  # fmt: skip
+            return self.yaml_constructors[tag](self, node)
+        ident = id(node)
+        seen = self._built.get(ident)
+        if seen is not None:  # an alias: the same object again, counted at its full size
+            self._total += seen[1]
+            if self._total > MAX_EXPANDED_NODES:
+                raise _too_large(node)
+            return seen[0]
+        if ident in self._active:
+            raise LimitExceeded("recursive_alias", "found an alias that refers to itself", node)
+        if depth > MAX_DEPTH:
+            raise LimitExceeded("too_deep", f"nesting is deeper than {MAX_DEPTH} levels", node)
+        start = self._total
+        self._total += 1
+        self._active.add(ident)
+        if node.__class__ is SequenceNode:
+            if node.tag != _SEQ:
+                self._check_tag(node)
+            result: Any = [self._build(child, depth + 1) for child in node.value]
+        else:
+            if node.tag != _MAP:
+                self._check_tag(node)
+            result = self._build_mapping(node, depth)
+        self._active.discard(ident)
+        if self._total > MAX_EXPANDED_NODES:
+            raise _too_large(node)
+        self._built[ident] = (result, self._total - start)
+        return result
+
+    def _build_mapping(self, node: Node, depth: int) -> dict[str, Any]:
+        pairs = node.value
+        if any(key.tag == _MERGE for key, _ in pairs):
+            self.flatten_mapping(node)  # resolves '<<' merge keys as PyYAML does
+            pairs = node.value
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in pairs:
+            if key_node.__class__ is not ScalarNode:
+                shape = "list" if key_node.__class__ is SequenceNode else "mapping"
+                raise KeyProblem("non_text_key", f"found a {shape} used as a key", key_node)
+            key = self._build(key_node, depth + 1)
+            if key.__class__ is not str:
+                raise KeyProblem(
+                    "non_text_key", f"found a key that is not text: {key!r:.40} (quote it)",
+                    key_node,
+                )  # fmt: skip
+            if key in mapping:
+                raise KeyProblem("duplicate_key", f"found duplicate key {key!r:.60}", key_node)
+            mapping[key] = self._build(value_node, depth + 1)
+        return mapping
+
+    def _check_tag(self, node: Node) -> None:
+        if node.tag in self.yaml_constructors:
+            raise _Fallback
+        raise yaml.constructor.ConstructorError(
+            None, None, f"could not determine a constructor for the tag {node.tag!r}",
+            node.start_mark,
+        )  # fmt: skip
 
     def construct_yaml_timestamp(self, node: Node) -> Any:
         try:
@@ -75,6 +178,15 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
         return mapping
 
 
+def _too_large(node: Node) -> LimitExceeded:
+    return LimitExceeded(
+        "too_large",
+        f"front matter has more than {MAX_EXPANDED_NODES} values once aliases are expanded "
+        "(a huge list, or an alias bomb)",
+        node,
+    )
+
+
 def check_node_graph(root: Node) -> None:
     """Reject recursive aliases, nesting deeper than MAX_DEPTH and alias expansion beyond
     MAX_EXPANDED_NODES, in time linear in the number of distinct nodes."""
@@ -89,12 +201,7 @@ def check_node_graph(root: Node) -> None:
             on_path.discard(ident)
             size = 1 + sum(expanded[id(child)] for child in _children(node))
             if size > MAX_EXPANDED_NODES:
-                raise LimitExceeded(
-                    "too_large",
-                    f"front matter has more than {MAX_EXPANDED_NODES} values "
-                    "once aliases are expanded (a huge list, or an alias bomb)",
-                    node,
-                )
+                raise _too_large(node)
             expanded[ident] = size
             continue
         if ident in expanded:

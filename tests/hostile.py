@@ -119,7 +119,7 @@ def build_hostile_corpus(folder: Path, marker: Path) -> dict[str, Outcome]:
         "deep.txt": Outcome("too_deep", 2, 53, yaml_prefix + "nesting is deeper than 50 levels"),
         "bomb.txt": Outcome(
             "too_large",
-            7,
+            6,
             4,
             yaml_prefix
             + "front matter has more than 100000 values once aliases are expanded (a huge list, or an alias bomb)",

@@ -1,0 +1,179 @@
+"""``newsflow bench``: throughput, memory and re-run cost of the pipeline on a synthetic corpus.
+
+Every figure is measured on the same corpus in the same invocation:
+- the parse-only limit: ``yaml.load(..., Loader=yaml.CSafeLoader)`` of every front matter, read and
+  split from disk, on the same number of worker processes;
+- the core pipeline (no Prefect) on a fresh warehouse, end to end and per stage, with the peak RSS
+  of the run process and of its largest worker;
+- a re-run with nothing changed (the ledger skips every file);
+- optionally (``--prefect``) the Prefect flow on another fresh warehouse, for its overhead.
+Each run happens in its own subprocess so its memory is measured alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flows.extract import discover
+
+
+def register(commands: Any) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="measure documents/s, per-stage time, peak memory and re-run cost",
+        description=__doc__,
+        epilog="example:\n  newsflow bench --docs 100000 --prefect",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument("--docs", type=int, default=20_000, help="documents to generate")
+    bench.add_argument("--workers", type=int, help="parser processes (default: all cores)")
+    bench.add_argument("--batch-size", type=int, help="documents per load transaction")
+    bench.add_argument(
+        "--corpus", type=Path, help="folder for the generated corpus (reused if it has --docs)"
+    )
+    bench.add_argument("--prefect", action="store_true", help="also time the Prefect flow")
+    bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    bench.set_defaults(handler=cmd_bench)
+
+
+def _parse_chunk(paths: list[str]) -> int:
+    for path in paths:
+        text = Path(path).read_text(encoding="utf-8-sig")
+        end = text.find("\n---", 3)
+        yaml.load(text[4:end], Loader=yaml.CSafeLoader)
+    return len(paths)
+
+
+def parse_only(paths: list[str], workers: int) -> float:
+    """Documents/s of PyYAML's C safe loader alone on these files (the limit)."""
+    chunks = [paths[i : i + 500] for i in range(0, len(paths), 500)]
+    started = time.perf_counter()
+    if workers <= 1:
+        done = sum(_parse_chunk(c) for c in chunks)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            done = sum(pool.map(_parse_chunk, chunks))
+    return done / (time.perf_counter() - started)
+
+
+def measure_run(args: list[str]) -> dict[str, Any]:
+    """Run ``newsflow run ARGS`` in a subprocess; its summary, wall time and peak memory."""
+    code = (
+        "import json, resource, sys, time\n"
+        "from flows.cli import build_parser\n"
+        "from flows.settings import load_settings\n"
+        "a = build_parser().parse_args(['run', *sys.argv[1:]])\n"
+        "s = load_settings(sources=tuple(a.source) if a.source else None, warehouse=a.warehouse,"
+        " workers=a.workers, batch_size=a.batch_size)\n"
+        "t = time.perf_counter()\n"
+        "if a.no_prefect:\n"
+        "    from flows.core import run_ingest\n"
+        "    summary = run_ingest(s).to_dict()\n"
+        "else:\n"
+        "    from flows.pipeline import ingest\n"
+        "    summary = ingest(sources=[str(x) for x in s.sources], warehouse=str(s.warehouse),"
+        " workers=s.workers, batch_size=s.batch_size)\n"
+        "wall = time.perf_counter() - t\n"
+        "me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print('BENCH ' + json.dumps({'wall': wall, 'rss_main_mb': me, 'rss_worker_mb': kids,"
+        " 'summary': summary}, default=str))\n"
+    )
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False
+    )
+    elapsed = time.perf_counter() - started
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"benchmark run failed: {proc.stderr[-2000:]}")
+    result = json.loads(line[6:])
+    result["process_wall"] = elapsed
+    return result
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from flows.settings import load_settings
+    from flows.synth import write_corpus
+
+    settings = load_settings(workers=args.workers, batch_size=args.batch_size)
+    workers = settings.workers
+    with tempfile.TemporaryDirectory(prefix="newsflow-bench-") as tmp:
+        corpus = args.corpus or Path(tmp) / "corpus"
+        paths = discover([corpus]).paths if corpus.exists() else []
+        if len(paths) != args.docs:
+            print(f"generating {args.docs} documents in {corpus} ...", flush=True)
+            started = time.perf_counter()
+            write_corpus(corpus, args.docs)
+            paths = discover([corpus]).paths
+            print(f"  {time.perf_counter() - started:.1f} s", flush=True)
+        size_mb = sum(os.path.getsize(p) for p in paths) / 2**20
+        print(f"corpus: {len(paths)} documents, {size_mb:.0f} MB; {workers} worker(s)", flush=True)
+
+        limit = parse_only(paths, workers)
+        print(
+            f"parse-only limit (CSafeLoader, {workers} processes): {limit:,.0f} docs/s", flush=True
+        )
+
+        common = ["--source", str(corpus), "--workers", str(workers),
+                  "--batch-size", str(settings.batch_size)]  # fmt: skip
+        cold = measure_run(["--no-prefect", "--warehouse", f"{tmp}/core.duckdb", *common])
+        rerun = measure_run(["--no-prefect", "--warehouse", f"{tmp}/core.duckdb", *common])
+        figures = _report(len(paths), limit, cold, rerun)
+        if args.prefect:
+            flow = measure_run(["--warehouse", f"{tmp}/flow.duckdb", *common])
+            overhead = flow["wall"] / cold["wall"] - 1
+            mode = (
+                "server " + os.environ["PREFECT_API_URL"]
+                if os.environ.get("PREFECT_API_URL")
+                else "ephemeral API"
+            )
+            print(
+                f"prefect flow ({mode}): {flow['wall']:.1f} s vs core {cold['wall']:.1f} s "
+                f"= {overhead:+.1%} overhead ({flow['process_wall']:.1f} s with interpreter and "
+                "API start-up)"
+            )
+            figures["prefect"] = {"wall": flow["wall"], "overhead": overhead, "mode": mode}
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def _report(docs: int, limit: float, cold: dict, rerun: dict) -> dict[str, Any]:
+    seconds = cold["summary"]["seconds"]
+    rate = docs / cold["wall"]
+    print(f"\ncold run, {docs} documents: {cold['wall']:.1f} s = {rate:,.0f} docs/s "
+          f"= {rate / limit:.0%} of the parse-only limit")  # fmt: skip
+    for stage, secs in seconds.items():
+        per = f"{docs / secs:,.0f} docs/s" if secs > 0 else "-"
+        print(f"  {stage:<10} {secs:7.2f} s  {per}")
+    print(f"peak RSS: run process {cold['rss_main_mb']:.0f} MB, largest worker "
+          f"{cold['rss_worker_mb']:.0f} MB")  # fmt: skip
+    core = sum(v for k, v in rerun["summary"]["seconds"].items()
+               if k in ("discover", "plan", "extract", "load"))  # fmt: skip
+    print(f"re-run, nothing changed: {rerun['wall']:.2f} s in all; core stages "
+          f"(discover, plan, extract, load) {core:.2f} s; "
+          f"{rerun['summary']['files_unchanged']} files skipped unread")  # fmt: skip
+    return {
+        "docs": docs,
+        "parse_only_docs_per_s": limit,
+        "cold": {"wall": cold["wall"], "docs_per_s": rate, "ratio": rate / limit,
+                 "seconds": seconds, "rss_main_mb": cold["rss_main_mb"],
+                 "rss_worker_mb": cold["rss_worker_mb"]},
+        "rerun": {"wall": rerun["wall"], "core_seconds": core,
+                  "seconds": rerun["summary"]["seconds"]},
+    }  # fmt: skip
