@@ -92,7 +92,10 @@ def measure_run(args: list[str]) -> dict[str, Any]:
         "print('BENCH ' + json.dumps({'wall': wall, 'rss_main_mb': me, 'rss_worker_mb': kids,"
         " 'summary': summary}, default=str))\n"
     )
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    from flows.cli_ops import prefect_defaults
+
+    prefect_defaults()  # the same Prefect defaults as `newsflow run`
+    env = dict(os.environ)
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False

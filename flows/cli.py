@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flows import __version__
+from flows import __version__, bench, cli_analysis, cli_ops
 from flows.records import StageFailed
 from flows.settings import DEFAULT_SOURCE, DEFAULT_WAREHOUSE, load_settings
 
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the same stages as plain Python, without a Prefect flow run (quick checks)",
     )
     run.add_argument("--top", type=int, default=10, help="rows of quality_by_provider to print")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     run.set_defaults(handler=cmd_run)
 
     rejections = commands.add_parser(
@@ -114,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     contract.set_defaults(handler=cmd_contract)
     _add_model_commands(commands)
+    cli_analysis.register(commands)  # query, tables, report, export
+    bench.register(commands)  # bench
+    cli_ops.register(commands)  # serve, status
     return parser
 
 
@@ -161,8 +165,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         summary = run_ingest(settings).to_dict()
     else:
-        # The ephemeral Prefect API otherwise logs lock errors writing its telemetry row.
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        cli_ops.prefect_defaults()  # quiet, patient temporary API; README: Prefect
+        if args.quiet:
+            os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         from flows.pipeline import ingest
 
         summary = ingest(
@@ -175,9 +180,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             prune=settings.prune,
             lock_timeout=settings.lock_timeout,
         )
-    print_summary(summary, time.perf_counter() - started)
-    print_data_tests(summary.get("data_tests") or [])
-    print_quality(settings.warehouse, args.top)
+    if not args.quiet:
+        print_summary(summary, time.perf_counter() - started)
+        print_data_tests(summary.get("data_tests") or [])
+        print_quality(settings.warehouse, args.top)
     if settings.strict and summary["files_rejected"]:
         print(f"--strict: {summary['files_rejected']} document(s) rejected", file=sys.stderr)
         return EXIT_FAILED

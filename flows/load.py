@@ -366,18 +366,17 @@ def reconcile(
     conn: duckdb.DuckDBPyConnection,
     run_id: str,
     *,
-    unchanged: Sequence[str],
     still_rejected: Sequence[str],
     deleted: Sequence[str],
     prune: bool,
 ) -> dict[str, int]:
-    """After the batches, in one transaction: record the files not read, mark deleted files,
-    and retire articles whose file is gone or now yields another URL (soft delete: deleted_at;
-    ``prune``: remove their rows, and those of every soft-deleted article)."""
+    """After the batches, in one transaction: refresh the quarantine rows of rejected files that
+    were not read again, mark deleted files, and retire articles whose file is gone or now yields
+    another URL (soft delete: deleted_at; ``prune``: remove their rows, and those of every
+    soft-deleted article). Files skipped unread keep their ledger row as it is."""
     now = dt.datetime.now(dt.UTC)
     removed: dict[str, int] = {}
     paths = {
-        "_unchanged": pa.table({"path": pa.array([*unchanged, *still_rejected], pa.string())}),
         "_rejected_again": pa.table({"path": pa.array(list(still_rejected), pa.string())}),
         "_gone": pa.table({"path": pa.array(list(deleted), pa.string())}),
     }
@@ -386,9 +385,6 @@ def reconcile(
         for name, table in paths.items():
             conn.register(name, table)
         params = {"run_id": run_id}
-        conn.execute(
-            "update etl.file set last_run_id = $run_id where path in (from _unchanged)", params
-        )
         conn.execute(
             "update etl.rejection set run_id = $run_id where path in (from _rejected_again)",
             params,

@@ -1,27 +1,62 @@
-"""Prefect shell: the ``ingest`` flow, one task per stage of :func:`flows.core.run_ingest`.
+"""Prefect shell: the ``ingest`` flow, one task per stage of :func:`flows.core.run_ingest`, and
+the deployment that ``newsflow serve`` serves.
 
 This is the only module that imports Prefect. The stage logic lives in the core; here each stage
-is wrapped in a task and the summary is published as artifacts.
+is wrapped in a task, the busy-warehouse stage (``lock``) gets retries with backoff, and the run is
+published as artifacts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, serve, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.runtime import flow_run
+from prefect.schedules import Cron, Interval
+from prefect.settings import PREFECT_API_URL
+from prefect.states import Failed, State
+from prefect.tasks import exponential_backoff
+from prefect.types.entrypoint import EntrypointType
 
 from flows import core, datatests
-from flows.settings import load_settings
+from flows.records import StageFailed
+from flows.settings import Settings, load_settings
+
+DEPLOYMENT_NAME = "newsflow"
+LOCK_BACKOFF_SECONDS = 10  # retry delays 10, 20, 40, ... seconds (plus up to 30 % jitter)
+OVERLAP = {
+    "enqueue": ConcurrencyLimitStrategy.ENQUEUE,
+    "cancel": ConcurrencyLimitStrategy.CANCEL_NEW,
+}
 
 
-def run_as_task(name: str, fn: Callable[..., Any], *args: Any) -> Any:
-    """Run one core stage as a Prefect task named after the stage."""
-    return task(fn, name=name, cache_policy=NO_CACHE, persist_result=False)(*args)
+def _lock_is_busy(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Retry the ``lock`` stage only when another run holds the warehouse."""
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, StageFailed) and error.stage == "lock"
+
+
+def run_as_task(name: str, fn: Any, *args: Any, lock_retries: int = 0) -> Any:
+    """Run one core stage as a Prefect task named after the stage.
+
+    Only a busy warehouse is worth retrying: every other stage fails the same way twice.
+    """
+    options: dict[str, Any] = {"name": name, "cache_policy": NO_CACHE, "persist_result": False}
+    if name == "lock" and lock_retries > 0:
+        options.update(
+            retries=lock_retries,
+            retry_delay_seconds=exponential_backoff(backoff_factor=LOCK_BACKOFF_SECONDS),
+            retry_jitter_factor=0.3,
+            retry_condition_fn=_lock_is_busy,
+        )
+    return task(fn, **options)(*args)
 
 
 def publish_data_tests(results: list[dict[str, Any]]) -> None:
@@ -44,8 +79,15 @@ def ingest(
     full_refresh: bool = False,
     prune: bool = False,
     lock_timeout: float | None = None,
-) -> dict[str, Any]:
-    """Load article front matter from ``sources`` into the DuckDB ``warehouse`` and build models."""
+    strict: bool = False,
+    lock_retries: int = 0,
+) -> dict[str, Any] | State:
+    """Load article front matter from ``sources`` into the DuckDB ``warehouse`` and build models.
+
+    ``strict`` fails the run (after publishing) when a document was rejected. ``lock_retries``
+    retries a busy warehouse with exponential backoff (10 s, 20 s, 40 s, ...), each attempt
+    waiting ``lock_timeout`` seconds for the lock.
+    """
     settings = load_settings(
         sources=tuple(Path(s) for s in sources) if sources else None,
         warehouse=Path(warehouse) if warehouse else None,
@@ -56,20 +98,22 @@ def ingest(
         prune=prune or None,
         lock_timeout=lock_timeout,
     )
-    summary = core.run_ingest(
-        settings,
-        run_stage=run_as_task,
-        flow_run_id=str(flow_run.id),
-        on_data_tests=publish_data_tests,
-    )
-    create_markdown_artifact(summary.to_markdown(), key="ingest-summary")
-    if summary.drift:
-        create_table_artifact([dict(d) for d in summary.drift], key="drift")
-    quality = core.quality_by_provider(settings.warehouse)
-    if quality:
-        table = [{k: _plain(v) for k, v in row.items()} for row in quality]
-        create_table_artifact(table, key="quality-by-provider")
-    get_run_logger().info(
+    logger = get_run_logger()
+    logger.info("ingest %s -> %s", ", ".join(str(s) for s in settings.sources), settings.warehouse)
+    logger.debug("settings: %s", settings)
+    run_id = str(flow_run.id)
+    try:
+        summary = core.run_ingest(
+            settings,
+            run_stage=partial(run_as_task, lock_retries=lock_retries),
+            flow_run_id=run_id,
+            on_data_tests=publish_data_tests,
+        )
+    except StageFailed as exc:
+        create_markdown_artifact(_failure_markdown(run_id, settings, exc), key="ingest-summary")
+        return _failed(exc)
+    publish_artifacts(settings, summary)
+    logger.info(
         "loaded %d, unchanged %d, superseded %d, rejected %d of %d files",
         summary.files_loaded,
         summary.files_unchanged,
@@ -77,4 +121,132 @@ def ingest(
         summary.files_rejected,
         summary.files_seen,
     )
+    logger.debug("seconds per stage: %s", {k: round(v, 3) for k, v in summary.seconds.items()})
+    if strict and summary.files_rejected:
+        return _failed(
+            StageFailed(
+                "strict",
+                f"{summary.files_rejected} document(s) rejected (the run was published); "
+                f"see `newsflow rejections --warehouse {settings.warehouse}`",
+            )
+        )
     return summary.to_dict()
+
+
+def _failed(exc: StageFailed) -> State:
+    """End the flow run Failed with the stage's message (``discover failed: ...``); a direct
+    call of the flow still raises ``exc``."""
+    return Failed(message=str(exc), data=exc)
+
+
+def publish_artifacts(settings: Settings, summary: core.RunSummary) -> None:
+    """``ingest-summary``, ``rejections`` and ``drift`` (when any), ``quality-by-provider``."""
+    create_markdown_artifact(summary.to_markdown(), key="ingest-summary")
+    if summary.rejections:
+        create_table_artifact(
+            [{"location": r["location"], "reason": r["reason"]} for r in summary.rejections],
+            key="rejections",
+            description=f"First {len(summary.rejections)} of {summary.files_rejected} rejected "
+            "files; all of them: `newsflow rejections`",
+        )
+    if summary.drift:
+        create_table_artifact([dict(d) for d in summary.drift], key="drift")
+    quality = core.quality_by_provider(settings.warehouse)
+    if quality:
+        table = [{k: _plain(v) for k, v in row.items()} for row in quality]
+        create_table_artifact(table, key="quality-by-provider")
+
+
+def _failure_markdown(run_id: str, settings: Settings, exc: StageFailed) -> str:
+    return (
+        f"# newsflow ingest `{run_id}`: failed at stage `{exc.stage}`\n\n"
+        f"Warehouse: `{settings.warehouse}`\n\n**Error:** {exc.detail}\n\n"
+        "Nothing was published: readers still see the previous run. "
+        "`newsflow status` shows the run from the writer's working copy.\n"
+    )
+
+
+# -- deployment ---------------------------------------------------------------------------------
+
+
+def deployment_parameters(settings: Settings, strict: bool, lock_retries: int) -> dict[str, Any]:
+    """The flow parameters for ``settings``: every value explicit, paths absolute."""
+    return {
+        "sources": [str(Path(s).absolute()) for s in settings.sources],
+        "warehouse": str(Path(settings.warehouse).absolute()),
+        "workers": settings.workers,
+        "batch_size": settings.batch_size,
+        "max_file_bytes": settings.max_file_bytes,
+        "full_refresh": settings.full_refresh,
+        "prune": settings.prune,
+        "lock_timeout": settings.lock_timeout,
+        "strict": strict,
+        "lock_retries": lock_retries,
+    }
+
+
+def build_deployment(
+    parameters: dict[str, Any],
+    *,
+    name: str = DEPLOYMENT_NAME,
+    cron: str | None = None,
+    interval: float | None = None,
+    timezone: str | None = None,
+    overlap: str = "enqueue",
+) -> Any:
+    """The ``ingest`` deployment: one schedule (cron or interval, or none: triggered runs only)
+    and a deployment concurrency limit of 1, so two runs never overlap; a run that would
+    (a late schedule, a manual trigger) waits for the slot (``enqueue``) or is cancelled."""
+    schedules = []
+    if cron is not None:
+        schedules.append(Cron(cron, timezone=timezone))
+    elif interval is not None:
+        schedules.append(Interval(dt.timedelta(seconds=interval), timezone=timezone))
+    return ingest.to_deployment(
+        name=name,
+        schedules=schedules,
+        parameters=parameters,
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=OVERLAP[overlap]),
+        description="Load article front matter into the DuckDB warehouse (newsflow serve).",
+        tags=["newsflow"],
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+
+
+def require_api() -> str:
+    """The configured Prefect API URL, checked to answer; a temporary (ephemeral) API cannot
+    schedule runs, so serving without a server would silently never run anything."""
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise StageFailed(
+            "serve",
+            "no Prefect server configured, and a temporary one cannot schedule runs. Start one "
+            "with `.venv/bin/prefect server start` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api",
+        )
+    with get_client(sync_client=True) as client:
+        error = client.api_healthcheck()
+    if error is not None:
+        raise StageFailed(
+            "serve", f"the Prefect API at {url} does not answer ({error}); is the server running?"
+        )
+    return url
+
+
+def serve_deployment(deployment: Any) -> None:
+    """Serve until interrupted (Ctrl-C or SIGTERM), polling the API for scheduled runs; each run
+    executes in a subprocess. Stopping pauses the schedule so no late runs pile up meanwhile;
+    serving again resumes it. Losing the API for good (Prefect's runner gives up after repeated
+    failed polls) ends it with ``StageFailed("serve", ...)`` instead of a silent stop."""
+    try:
+        serve(deployment, pause_on_shutdown=True, print_starting_message=False)
+    except Exception as exc:
+        with get_client(sync_client=True) as client:
+            down = client.api_healthcheck()
+        if down is None:
+            raise
+        raise StageFailed(
+            "serve",
+            f"lost the Prefect API at {PREFECT_API_URL.value()} ({down}); start `newsflow serve` "
+            "again once the server is back, or run it under a supervisor that restarts it",
+        ) from exc

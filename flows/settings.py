@@ -32,6 +32,8 @@ class Settings:
     full_refresh: bool = False
     prune: bool = False
     lock_timeout: float = 30.0
+    checkpoint_mb: int = 128
+    duckdb_memory_mb: int = 384
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given non-None fields replaced."""

@@ -9,8 +9,12 @@ one transaction. Memory stays flat however large the corpus is.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import hashlib
 import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,6 +268,19 @@ def read_candidates(batch_dir: Path | str | None) -> pa.Table:
         return pa.ipc.open_file(source).read_all().select(_CANDIDATE_COLUMNS)
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, ask the kernel to end this worker if the run is killed
+    (``kill -9`` gives the run no chance to stop its pool)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+        if os.getppid() == 1:  # the parent is already gone
+            os._exit(1)
+
+
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -286,7 +303,9 @@ def stage_files(
         return
     # 'spawn' keeps workers free of the parent's threads and event loops (Prefect runs some).
     context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_die_with_parent
+    ) as pool:
         yield from pool.map(
             process_chunk, chunks, [max_file_bytes] * len(chunks), dirs, chunksize=1
         )

@@ -112,6 +112,8 @@ def prepare_working(files: WarehouseFiles, full_refresh: bool) -> None:
     Call with the writer lock held. ``full_refresh`` starts an empty warehouse.
     """
     files.home.mkdir(parents=True, exist_ok=True)
+    # Batches staged by a run that was killed: nobody else can be using them while we hold the lock.
+    shutil.rmtree(files.staging, ignore_errors=True)
     if full_refresh:
         for path in (files.working, files.working.with_name(files.working.name + ".wal")):
             path.unlink(missing_ok=True)

@@ -68,6 +68,15 @@ def copy_corpus(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
+def harness() -> Iterator[None]:
+    """One temporary Prefect API for every flow test of the session (prefect_test_harness)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
 def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, RunSummary]:
     """The golden corpus loaded once per session (plain Python, no Prefect)."""
     warehouse = tmp_path_factory.mktemp("fixture") / "fixture.duckdb"

@@ -5,6 +5,7 @@ passes its data tests, and converges on the next run."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -106,6 +107,12 @@ def test_a_second_run_waits_or_fails_naming_the_first(corpus: Path, tmp_path: Pa
 
 
 def test_kill_9_at_any_moment_then_converges(corpus: Path, tmp_path: Path) -> None:
+    """NEWSFLOW_CRASH_DOCS / NEWSFLOW_CRASH_KILLS scale it up (acceptance: 20000 and 10)."""
+    docs = int(os.environ.get("NEWSFLOW_CRASH_DOCS", "0"))
+    kills = int(os.environ.get("NEWSFLOW_CRASH_KILLS", "5"))
+    if docs:
+        corpus = tmp_path / "big"
+        write_corpus(corpus, docs, seed=9)
     clean = load_settings(env={}, sources=(corpus,), warehouse=tmp_path / "clean.duckdb", workers=2)
     run_ingest(clean)
     expected = table_contents(clean.warehouse)
@@ -113,7 +120,11 @@ def test_kill_9_at_any_moment_then_converges(corpus: Path, tmp_path: Path) -> No
     warehouse = tmp_path / "k.duckdb"
     args = ["run", "--no-prefect", "--source", str(corpus), "--warehouse", str(warehouse),
             "--batch-size", "150"]  # fmt: skip
-    for delay in (0.8, 1.6, 2.4, 3.2, 4.5):
+    started = time.perf_counter()
+    run_ingest(load_settings(env={}, sources=(corpus,), warehouse=tmp_path / "t.duckdb", workers=2))
+    span = time.perf_counter() - started  # how long a whole run takes here
+    rng = random.Random(kills)
+    for delay in sorted(rng.uniform(0.3, span) for _ in range(kills)):
         proc = newsflow(*args, wait=False)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,6 @@ from flows.warehouse import files_for
 from tests.conftest import CORPUS, query, table_contents
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def test_ingest_flow_matches_the_core_and_publishes_artifacts(
@@ -69,6 +62,7 @@ def test_ingest_flow_matches_the_core_and_publishes_artifacts(
     assert len(models) == 10
     assert sorted(t.name.rsplit("-", 1)[0] for t in tasks) == sorted(
         [
+            "lock",
             "begin",
             "discover",
             "plan",
@@ -83,13 +77,23 @@ def test_ingest_flow_matches_the_core_and_publishes_artifacts(
     )
     assert all(t.state and t.state.is_completed() for t in tasks)
     by_key = {a.key: a for a in artifacts}
-    assert set(by_key) == {"ingest-summary", "quality-by-provider", "data-tests", "drift"}
+    assert set(by_key) == {
+        "ingest-summary",
+        "quality-by-provider",
+        "data-tests",
+        "drift",
+        "rejections",
+    }
     assert str(by_key["data-tests"].data).startswith(
         f"# Data tests: {len(summary['data_tests'])} passed, 0 warned, 0 failed, 0 errored"
     )
     assert "| 10 | 4 | 4 | 1 (0 + 1) | 1 | 5 |" in str(by_key["ingest-summary"].data)
     assert "language" in str(by_key["drift"].data)
     assert "Example News Ltd" in str(by_key["quality-by-provider"].data)
+    assert json.loads(by_key["rejections"].data) == [
+        {"location": r["location"], "reason": r["reason"]} for r in summary["rejections"]
+    ]
+    assert len(summary["rejections"]) == 4
 
 
 def test_failed_stage_fails_the_flow_and_names_it(harness: None, tmp_path: Path) -> None:
@@ -130,3 +134,139 @@ def test_failing_data_test_fails_the_flow_after_publishing_results(
             sort="CREATED_DESC",
         )
     assert "| fail | `always_fails` | error | never true | 1 |" in str(artifact.data)
+
+
+def test_failed_run_ends_failed_naming_the_stage_and_publishes_nothing(
+    harness: None, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from flows.pipeline import ingest
+
+    warehouse = tmp_path / "w.duckdb"
+    missing = tmp_path / "missing"
+    state = ingest(sources=[str(missing)], warehouse=str(warehouse), return_state=True)
+    assert state.is_failed()
+    assert state.message == f"discover failed: source not found: {missing}"
+    assert not warehouse.exists()
+    [run] = query(files_for(warehouse).working, "select run_id, status, error from etl.run")
+    assert run["status"] == "failed"
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run["run_id"]])
+            )
+        )
+    assert artifact.key == "ingest-summary"
+    assert str(artifact.data).startswith(
+        f"# newsflow ingest `{run['run_id']}`: failed at stage `discover`\n"
+    )
+
+
+def _hold_lock(warehouse: Path, seconds: float) -> tuple[threading.Thread, threading.Event]:
+    """Another writer: hold the warehouse lock in a thread for ``seconds`` (or until set)."""
+    from flows.warehouse import writer_lock
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with writer_lock(files_for(warehouse), "other-run", 5):
+            held.set()
+            release.wait(seconds)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(10)
+    return thread, release
+
+
+def _lock_task_runs(flow_run_id: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return [t for t in tasks if t.name.startswith("lock-")]
+
+
+def test_busy_warehouse_is_retried_with_backoff(
+    harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import pipeline
+
+    monkeypatch.setattr(pipeline, "LOCK_BACKOFF_SECONDS", 0.5)  # 0.5, 1, 2 s instead of 10, 20, 40
+    warehouse = tmp_path / "busy.duckdb"
+    thread, _ = _hold_lock(warehouse, seconds=1.0)
+    summary = pipeline.ingest(
+        sources=[str(CORPUS)], warehouse=str(warehouse), workers=1, lock_timeout=0.1,
+        lock_retries=3,
+    )  # fmt: skip
+    thread.join()
+    assert summary["status"] == "success"
+    [lock] = _lock_task_runs(summary["run_id"])
+    assert lock.state.is_completed()
+    assert lock.run_count >= 2  # failed at least once while the other writer held the lock
+
+
+def test_busy_warehouse_fails_after_the_retries_naming_the_holder(
+    harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import pipeline
+
+    monkeypatch.setattr(pipeline, "LOCK_BACKOFF_SECONDS", 0.1)
+    warehouse = tmp_path / "held.duckdb"
+    thread, release = _hold_lock(warehouse, seconds=60)
+    try:
+        state = pipeline.ingest(
+            sources=[str(CORPUS)], warehouse=str(warehouse), lock_timeout=0, lock_retries=1,
+            return_state=True,
+        )  # fmt: skip
+    finally:
+        release.set()
+        thread.join()
+    assert state.is_failed()
+    assert state.message.startswith(
+        f"lock failed: another newsflow run holds the warehouse {warehouse} (run other-run, pid "
+    )
+    [lock] = _lock_task_runs(str(state.state_details.flow_run_id))
+    assert (lock.run_count, lock.state.is_failed()) == (2, True)
+    assert not warehouse.exists() and not files_for(warehouse).working.exists()
+
+
+def test_other_failures_are_not_retried(harness: None, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    from flows.pipeline import ingest
+
+    state = ingest(
+        sources=[str(tmp_path / "missing")], warehouse=str(tmp_path / "w.duckdb"),
+        lock_retries=3, return_state=True,
+    )  # fmt: skip
+    assert state.is_failed()
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(
+            task_run_filter=TaskRunFilter(
+                flow_run_id=TaskRunFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    discover = [t for t in tasks if t.name.startswith("discover-")]
+    assert [(t.run_count, t.state.is_failed()) for t in discover] == [(1, True)]
+
+
+def test_strict_fails_the_run_after_publishing(harness: None, tmp_path: Path) -> None:
+    from flows.pipeline import ingest
+
+    warehouse = tmp_path / "strict.duckdb"
+    state = ingest(
+        sources=[str(CORPUS)], warehouse=str(warehouse), workers=1, strict=True, return_state=True
+    )
+    assert state.is_failed()
+    assert state.message == (
+        "strict failed: 4 document(s) rejected (the run was published); "
+        f"see `newsflow rejections --warehouse {warehouse}`"
+    )
+    assert query(warehouse, "select count(*) as n from article") == [{"n": 4}]

@@ -1,0 +1,288 @@
+"""``newsflow serve`` and ``newsflow status``: scheduled runs and their history.
+
+``serve`` serves the Prefect flow ``ingest`` as a deployment (Prefect's own ``serve``) on a cron or
+interval schedule, with a deployment concurrency limit of 1. ``status`` prints the last runs from
+``etl.run`` and needs no Prefect server.
+
+Exit codes: 0 success, 1 failure (no server, no warehouse), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+from flows.settings import DEFAULT_WAREHOUSE, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# Defaults for Prefect settings that newsflow sets unless the user set them (see README, Prefect).
+PREFECT_DEFAULTS = {
+    # Telemetry: offline it logs "Failed to send telemetry" errors, and the temporary API's
+    # writes of its telemetry row show up as SQLite "database is locked" errors.
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # The temporary API takes 6-10 s to start on 2 busy cores, over 20 s (Prefect's default
+    # timeout) when several start at once: wait longer instead of failing the run.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+SERVE_EXAMPLE = """\
+examples:
+  newsflow serve --cron "*/15 * * * *" --source seeds/articles --warehouse warehouse/news.duckdb
+  newsflow serve --interval 900 --strict
+  newsflow serve                                 # no schedule: runs only when triggered
+
+needs a Prefect server (a temporary one cannot schedule runs):
+  .venv/bin/prefect server start                 # UI at http://127.0.0.1:4200
+  export PREFECT_API_URL=http://127.0.0.1:4200/api
+trigger a run by hand: .venv/bin/prefect deployment run ingest/newsflow
+"""
+
+STATUS_EXAMPLE = """\
+example:
+  newsflow status --warehouse out/x.duckdb --limit 5
+"""
+
+
+def prefect_defaults() -> None:
+    """Set newsflow's Prefect defaults in this process's environment (never overriding a value
+    the user set). Call before importing Prefect: it reads its settings at import."""
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def register(commands: Any) -> None:
+    """Add ``serve`` and ``status`` to the ``newsflow`` parser."""
+    serve = commands.add_parser(
+        "serve",
+        help="serve the ingest flow on a schedule (cron or interval) as a Prefect deployment",
+        description="Register the Prefect deployment ingest/NAME with the given schedule and "
+        "ingest parameters, then run its flow runs in this process until stopped (Ctrl-C). "
+        "Runs never overlap: the deployment's concurrency limit is 1 (a run due while another "
+        "runs waits for it, or is cancelled with --on-overlap cancel), and the warehouse lock "
+        "stays the last line. Stopping pauses the schedule; serving again resumes it.",
+        epilog=SERVE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    when = serve.add_mutually_exclusive_group()
+    when.add_argument("--cron", metavar="EXPR", help='cron schedule, e.g. "*/15 * * * *"')
+    when.add_argument(
+        "--interval", type=_positive, metavar="SECONDS", help="run every SECONDS seconds"
+    )
+    serve.add_argument(
+        "--timezone", metavar="TZ", help="IANA time zone of the schedule (default: UTC)"
+    )
+    serve.add_argument(
+        "--name", default="newsflow", help="deployment name (default: newsflow -> ingest/newsflow)"
+    )
+    serve.add_argument(
+        "--on-overlap",
+        choices=("enqueue", "cancel"),
+        default="enqueue",
+        help="a run due while another runs: wait for it (default) or be cancelled",
+    )
+    serve.add_argument(
+        "--lock-retries",
+        type=_count,
+        default=3,
+        metavar="N",
+        help="retry a warehouse held by another writer N times, after 10, 20, 40 s (default 3)",
+    )
+    serve.add_argument(
+        "--source", action="append", type=Path, metavar="PATH",
+        help="file or folder of articles; repeatable (default: seeds/articles, or "
+        "NEWSFLOW_SOURCE)",
+    )  # fmt: skip
+    _add_warehouse(serve)
+    serve.add_argument("--workers", type=_positive, help="parser processes (default: all cores)")
+    serve.add_argument("--batch-size", type=_positive, help="documents per load transaction")
+    serve.add_argument(
+        "--max-file-bytes", type=_positive, help="files larger than this are rejected (4 MiB)"
+    )
+    serve.add_argument(
+        "--strict", action="store_true", help="a run with rejected documents ends Failed"
+    )
+    serve.add_argument(
+        "--full-refresh", action="store_true", help="rebuild from the sources on every run"
+    )
+    serve.add_argument(
+        "--prune", action="store_true", help="remove the rows of articles whose file was deleted"
+    )
+    serve.add_argument(
+        "--lock-timeout", type=float, metavar="SECONDS",
+        help="each attempt waits this long for another run on the warehouse (default 30)",
+    )  # fmt: skip
+    serve.set_defaults(handler=cmd_serve)
+
+    status = commands.add_parser(
+        "status",
+        help="print the last runs of a warehouse from etl.run (no Prefect server needed)",
+        description="Print the last runs recorded in etl.run, newest first: id, status, start "
+        "(UTC), duration, files seen/loaded/rejected/skipped/ignored and the error of a failed "
+        "run. Failed runs publish nothing, so the history is read from the writer's working "
+        "copy; while a run is in progress, from the published warehouse. 'interrupted' marks a "
+        "run that was killed before it could record its end.",
+        epilog=STATUS_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_warehouse(status)
+    status.add_argument(
+        "--limit", type=_positive, default=10, metavar="N", help="runs to show (default 10)"
+    )
+    status.set_defaults(handler=cmd_status)
+
+
+def _add_warehouse(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--warehouse",
+        type=Path,
+        metavar="PATH",
+        help=f"DuckDB file (default: {_shown(DEFAULT_WAREHOUSE)}, or NEWSFLOW_WAREHOUSE)",
+    )
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _shown(path: Path) -> str:
+    try:
+        return Path(path).relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        sources=tuple(args.source) if args.source else None,
+        warehouse=args.warehouse,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        max_file_bytes=args.max_file_bytes,
+        full_refresh=args.full_refresh or None,
+        prune=args.prune or None,
+        lock_timeout=args.lock_timeout,
+    )
+    missing = [str(s) for s in settings.sources if not Path(s).exists()]
+    if missing:
+        raise ValueError(f"source not found: {', '.join(missing)}")
+    if args.timezone:
+        try:
+            zoneinfo.ZoneInfo(args.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone: {args.timezone!r}") from None
+    prefect_defaults()
+    from flows import pipeline
+
+    parameters = pipeline.deployment_parameters(settings, args.strict, args.lock_retries)
+    deployment = pipeline.build_deployment(
+        parameters,
+        name=args.name,
+        cron=args.cron,
+        interval=args.interval,
+        timezone=args.timezone,
+        overlap=args.on_overlap,
+    )
+    api = pipeline.require_api()
+    if args.cron:
+        schedule = f"cron {args.cron!r}"
+    elif args.interval:
+        schedule = f"every {args.interval} s"
+    else:
+        schedule = "no schedule (triggered runs only)"
+    if args.timezone and (args.cron or args.interval):
+        schedule += f" ({args.timezone})"
+    print(f"serving ingest/{args.name}: {schedule}; one run at a time (on overlap: "
+          f"{args.on_overlap}); Prefect API {api}")  # fmt: skip
+    print(f"  sources: {', '.join(parameters['sources'])}")
+    print(f"  warehouse: {parameters['warehouse']}")
+    print(f"  trigger a run: .venv/bin/prefect deployment run 'ingest/{args.name}'; stop: Ctrl-C")
+    sys.stdout.flush()
+    pipeline.serve_deployment(deployment)
+    return EXIT_OK
+
+
+# -- status --------------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from flows.runs import duration, read_runs
+
+    settings = load_settings(warehouse=args.warehouse)
+    try:
+        history = read_runs(settings.warehouse, limit=args.limit)
+    except FileNotFoundError as exc:
+        print(f"newsflow: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for note in history.notes:
+        print(f"note: {note}", file=sys.stderr)
+    where = f" ({history.source})" if history.source else ""
+    if not history.runs:
+        print(f"no runs recorded in {_shown(settings.warehouse)}{where}")
+        return EXIT_OK
+    print(f"last {len(history.runs)} run(s) of {_shown(settings.warehouse)}{where}, newest first:")
+    header = ["started (UTC)", "status", "seconds", "seen", "loaded", "rejected", "skipped",
+              "ignored", "run id", "error"]  # fmt: skip
+    rows = [
+        [
+            _utc(run["started_at"]),
+            run["status"],
+            _seconds(duration(run)),
+            *(_number(run[f"files_{k}"]) for k in ("seen", "loaded", "rejected", "skipped")),
+            _number(run["files_ignored"]),
+            run["run_id"],
+            run["error"] or "",
+        ]
+        for run in history.runs
+    ]
+    for line in _align([header, *rows], right={2, 3, 4, 5, 6, 7}):
+        print(line)
+    return EXIT_OK
+
+
+def _utc(value: Any) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _align(rows: list[list[str]], right: set[int]) -> list[str]:
+    """Columns padded to their widest cell; the last column (the error) is never padded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row[:-1])
+        ]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return lines
