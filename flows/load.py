@@ -284,15 +284,26 @@ def load_batch(
                 result.unchanged += count
         result.rejected += tables["rejection"].num_rows
         replaced = "select article_id from _decision where decision = 'loaded'"
-        result.displaced = [
-            path
-            for (path,) in conn.execute(
-                "select article.source_path from article join _decision using (article_id) "
-                "where _decision.decision = 'loaded' and article.deleted_at is null "
-                "and article.source_path <> _decision.source_path "
-                "and article.source_path not in (select path from _run_paths)"
-            ).fetchall()
-        ]
+        # On a cold or growing warehouse most winners are new articles: skip the scans that only
+        # matter when an existing article is rewritten.
+        rewrites = _count(
+            conn,
+            "select count(*) from _decision join article using (article_id) "
+            "where _decision.decision = 'loaded'",
+        )
+        result.displaced = (
+            [
+                path
+                for (path,) in conn.execute(
+                    "select article.source_path from article join _decision using (article_id) "
+                    "where _decision.decision = 'loaded' and article.deleted_at is null "
+                    "and article.source_path <> _decision.source_path "
+                    "and article.source_path not in (select path from _run_paths)"
+                ).fetchall()
+            ]
+            if rewrites
+            else []
+        )
         if result.displaced:
             conn.execute(
                 "update etl.file set status = 'superseded', last_run_id = $run_id "
@@ -302,21 +313,24 @@ def load_batch(
         winners = "where doc_index in (select doc_index from _decision where decision = 'loaded')"
         for table in ARTICLE_TABLES:
             key = KEYS[table]
-            conn.execute(
-                f"create or replace temp table _old as select {key} as k from {table} "
-                f"where article_id in ({replaced})"
-            )
-            old = _affected(conn, f"delete from {table} where article_id in ({replaced})")
+            old = kept = 0
+            if rewrites:
+                conn.execute(
+                    f"create or replace temp table _old as select {key} as k from {table} "
+                    f"where article_id in ({replaced})"
+                )
+                old = _affected(conn, f"delete from {table} where article_id in ({replaced})")
             cols = ", ".join(c for c in _columns(conn, table) if c in tables[table].column_names)
             new = _affected(
                 conn, f"insert into {table} ({cols}) select {cols} from stg_{table} {winners}"
             )
-            kept = _count(conn, f"select count(*) from stg_{table} {winners} and {key} in "
-                          "(select k from _old)")  # fmt: skip
+            if rewrites:
+                kept = _count(conn, f"select count(*) from stg_{table} {winners} and {key} in "
+                              "(select k from _old)")  # fmt: skip
             result.inserted[table] = new - kept
             result.updated[table] = kept
             result.deleted[table] = old - kept
-        for table in ("etl.warning", "etl.front_matter"):
+        for table in ("etl.warning", "etl.front_matter") if rewrites else ():
             conn.execute(f"delete from {table} where article_id in ({replaced})")
         before = {t: _count(conn, f"select count(*) from {t}") for t in ("provider", "topic")}
         upserted = {
