@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from flows import __version__, bench, cli_analysis, cli_ops
+from flows.cli_args import add_warehouse as _add_warehouse
+from flows.cli_args import positive_int as _positive
+from flows.cli_args import shown as _shown
 from flows.records import StageFailed
-from flows.settings import DEFAULT_SOURCE, DEFAULT_WAREHOUSE, load_settings
+from flows.settings import DEFAULT_SOURCE, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -119,32 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.register(commands)  # bench
     cli_ops.register(commands)  # serve, status
     return parser
-
-
-def _add_warehouse(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--warehouse",
-        type=Path,
-        metavar="PATH",
-        help=f"DuckDB file (default: {_shown(DEFAULT_WAREHOUSE)}, or NEWSFLOW_WAREHOUSE)",
-    )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _shown(path: Path) -> str:
-    try:
-        return path.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from flows.cli_args import count_int as _count
+from flows.cli_args import shown as _shown
 from flows.render import FORMATS, render
 from flows.settings import DEFAULT_WAREHOUSE, load_settings
 
@@ -122,16 +124,6 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     loudness.add_argument(
         "-v", "--verbose", action="store_true", help="also print what is read, with timings"
     )
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -336,10 +328,3 @@ def _read_sql(args: argparse.Namespace) -> str:
 
 def _default_limit(fmt: str) -> int:
     return SCREEN_ROWS if fmt in ("table", "markdown") else 0
-
-
-def _shown(path: Path) -> str:
-    try:
-        return path.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return path.as_posix()

@@ -17,7 +17,11 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
-from flows.settings import DEFAULT_WAREHOUSE, load_settings
+from flows.cli_args import add_warehouse as _add_warehouse
+from flows.cli_args import count_int as _count
+from flows.cli_args import positive_int as _positive
+from flows.cli_args import shown as _shown
+from flows.settings import load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -135,39 +139,6 @@ def register(commands: Any) -> None:
         "--limit", type=_positive, default=10, metavar="N", help="runs to show (default 10)"
     )
     status.set_defaults(handler=cmd_status)
-
-
-def _add_warehouse(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--warehouse",
-        type=Path,
-        metavar="PATH",
-        help=f"DuckDB file (default: {_shown(DEFAULT_WAREHOUSE)}, or NEWSFLOW_WAREHOUSE)",
-    )
-
-
-def _positive(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _shown(path: Path) -> str:
-    try:
-        return Path(path).relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
 
 
 # -- serve ---------------------------------------------------------------------------------------

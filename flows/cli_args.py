@@ -1,0 +1,44 @@
+"""Argument types and shared options of the ``newsflow`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from flows.settings import DEFAULT_WAREHOUSE
+
+
+def count_int(text: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number, 1 or more."""
+    value = count_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def shown(path: Path | str) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    try:
+        return Path(path).relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def add_warehouse(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--warehouse",
+        type=Path,
+        metavar="PATH",
+        help=f"DuckDB file (default: {shown(DEFAULT_WAREHOUSE)}, or NEWSFLOW_WAREHOUSE)",
+    )
