@@ -16,6 +16,7 @@ from typing import Any
 
 from flows import __version__, bench, cli_analysis, cli_ops
 from flows.cli_args import add_warehouse as _add_warehouse
+from flows.cli_args import ingest_settings
 from flows.cli_args import positive_int as _positive
 from flows.cli_args import shown as _shown
 from flows.records import StageFailed
@@ -125,17 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = load_settings(
-        sources=tuple(args.source) if args.source else None,
-        warehouse=args.warehouse,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        max_file_bytes=args.max_file_bytes,
-        strict=args.strict,
-        full_refresh=args.full_refresh or None,
-        prune=args.prune or None,
-        lock_timeout=args.lock_timeout,
-    )
+    settings = ingest_settings(args, strict=args.strict)
     started = time.perf_counter()
     if args.no_prefect:
         from flows.core import run_ingest

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from flows.settings import DEFAULT_WAREHOUSE
+from flows.settings import DEFAULT_WAREHOUSE, Settings, load_settings
 
 
 def count_int(text: str) -> int:
@@ -41,4 +42,19 @@ def add_warehouse(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="PATH",
         help=f"DuckDB file (default: {shown(DEFAULT_WAREHOUSE)}, or NEWSFLOW_WAREHOUSE)",
+    )
+
+
+def ingest_settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Settings from the ingest options shared by ``run`` and ``serve``."""
+    return load_settings(
+        sources=tuple(args.source) if args.source else None,
+        warehouse=args.warehouse,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        max_file_bytes=args.max_file_bytes,
+        full_refresh=args.full_refresh or None,
+        prune=args.prune or None,
+        lock_timeout=args.lock_timeout,
+        **extra,
     )

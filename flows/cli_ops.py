@@ -19,6 +19,7 @@ from typing import Any
 
 from flows.cli_args import add_warehouse as _add_warehouse
 from flows.cli_args import count_int as _count
+from flows.cli_args import ingest_settings
 from flows.cli_args import positive_int as _positive
 from flows.cli_args import shown as _shown
 from flows.settings import load_settings
@@ -145,16 +146,7 @@ def register(commands: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = load_settings(
-        sources=tuple(args.source) if args.source else None,
-        warehouse=args.warehouse,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        max_file_bytes=args.max_file_bytes,
-        full_refresh=args.full_refresh or None,
-        prune=args.prune or None,
-        lock_timeout=args.lock_timeout,
-    )
+    settings = ingest_settings(args)
     missing = [str(s) for s in settings.sources if not Path(s).exists()]
     if missing:
         raise ValueError(f"source not found: {', '.join(missing)}")
