@@ -9,9 +9,10 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -180,12 +181,21 @@ def plan(settings: Settings, found: Discovery) -> Plan:
         conn.close()
 
 
+def _stager(settings: Settings) -> Callable[..., Iterator[ChunkSummary]]:
+    """Where chunks are parsed: local worker processes, or a Dask cluster (Prefect only)."""
+    if settings.dask_address:
+        from flows.scaleout import stage_files_dask
+
+        return partial(stage_files_dask, address=settings.dask_address)
+    return stage_files
+
+
 def extract(
     settings: Settings, work: list[tuple[str, str | None]], staging_dir: str
 ) -> ExtractResult:
     started = time.perf_counter()
     summaries: list[ChunkSummary] = list(
-        stage_files(
+        _stager(settings)(
             work,
             Path(staging_dir),
             workers=settings.workers,

@@ -34,6 +34,9 @@ class Settings:
     lock_timeout: float = 30.0
     checkpoint_mb: int = 128
     duckdb_memory_mb: int = 384
+    # Parse on a Dask cluster (``tcp://host:8786``, or ``local`` for a LocalCluster of
+    # ``workers`` processes) through Prefect's DaskTaskRunner; None: local worker processes.
+    dask_address: str | None = None
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given non-None fields replaced."""

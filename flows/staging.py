@@ -209,10 +209,14 @@ def _arrow_safe(result: DocumentRows | Rejection) -> DocumentRows | Rejection:
     return result
 
 
-def process_chunk(
-    items: Sequence[tuple[str, str | None]], max_file_bytes: int, batch_dir: str
-) -> ChunkSummary:
-    """Worker entry point: one chunk of (path, known sha256) -> one staged batch on disk."""
+def chunk_tables(
+    items: Sequence[tuple[str, str | None]], max_file_bytes: int
+) -> dict[str, pa.Table]:
+    """Read, parse and normalize one chunk of (path, known sha256) into its staging tables.
+
+    Pure (no side effects besides reading the files), so it runs the same on a local worker
+    process or on a remote Dask worker; a document Arrow cannot hold is quarantined alone.
+    """
     files: list[FileRead] = []
     results: list[DocumentRows | Rejection] = []
     for path, known in items:
@@ -221,22 +225,34 @@ def process_chunk(
         if result is not None:
             results.append(result)
     try:
-        tables = build_tables(results, files)
+        return build_tables(results, files)
     except (pa.ArrowException, ValueError, TypeError, OverflowError):
         # Find the document(s) Arrow cannot hold and quarantine them instead of the whole batch.
         results = [_arrow_safe(result) for result in results]
         stored = {r.path for r in results if isinstance(r, Rejection)}
         files = [FileRead(f.path, f.size, f.mtime_ns, f.sha256, "rejected")
                  if f.path in stored else f for f in files]  # fmt: skip
-        tables = build_tables(results, files)
-    write_batch(tables, Path(batch_dir))
+        return build_tables(results, files)
+
+
+def summarize(tables: dict[str, pa.Table], batch_dir: str) -> ChunkSummary:
+    """The small summary of a staged batch that crosses process boundaries."""
     return ChunkSummary(
         batch_dir,
-        len(items),
+        tables["file"].num_rows,
         tables["article"].num_rows,
         tables["rejection"].num_rows,
         tables["warning"].num_rows,
     )
+
+
+def process_chunk(
+    items: Sequence[tuple[str, str | None]], max_file_bytes: int, batch_dir: str
+) -> ChunkSummary:
+    """Worker entry point: one chunk of (path, known sha256) -> one staged batch on disk."""
+    tables = chunk_tables(items, max_file_bytes)
+    write_batch(tables, Path(batch_dir))
+    return summarize(tables, batch_dir)
 
 
 def write_batch(tables: dict[str, pa.Table], batch_dir: Path) -> None:
