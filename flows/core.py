@@ -29,7 +29,7 @@ from flows.ledger import Plan, plan_run
 from flows.models import ModelResult, build_in_order
 from flows.records import StageFailed
 from flows.settings import Settings
-from flows.staging import ChunkSummary, read_batch, read_candidates, stage_files
+from flows.staging import ChunkSummary, read_candidates, read_group, stage_files
 from flows.warehouse import WarehouseFiles, files_for, prepare_working, publish, writer_lock
 
 T = TypeVar("T")
@@ -45,6 +45,7 @@ def run_directly(name: str, fn: Callable[..., T], *args: Any) -> T:
 @dataclass
 class ExtractResult:
     batch_dirs: list[str]
+    batch_files: list[int]
     files: int
     documents: int
     rejected: int
@@ -205,6 +206,7 @@ def extract(
     )
     return ExtractResult(
         batch_dirs=[s.batch_dir for s in summaries],
+        batch_files=[s.files for s in summaries],
         files=sum(s.files for s in summaries),
         documents=sum(s.documents for s in summaries),
         rejected=sum(s.rejected for s in summaries),
@@ -233,8 +235,8 @@ def load(settings: Settings, extracted: ExtractResult, run_id: str, planned: Pla
             pa.concat_tables(candidates) if candidates else read_candidates(None),
             planned.deleted,
         )
-        for batch_dir in extracted.batch_dirs:
-            total.add(load_mod.load_batch(conn, read_batch(batch_dir), run_id, CONTRACT_VERSION))
+        for group in _groups(extracted, settings.batch_size):
+            total.add(load_mod.load_batch(conn, read_group(group), run_id, CONTRACT_VERSION))
         retired = load_mod.reconcile(
             conn,
             run_id,
@@ -245,6 +247,21 @@ def load(settings: Settings, extracted: ExtractResult, run_id: str, planned: Pla
     finally:
         conn.close()
     return LoadResult(total, retired)
+
+
+def _groups(extracted: ExtractResult, batch_size: int) -> Iterator[list[str]]:
+    """Consecutive staged batches of about ``batch_size`` files: one load transaction each
+    (fewer, larger transactions write far less: DuckDB compresses and writes per commit)."""
+    group: list[str] = []
+    files = 0
+    for batch_dir, count in zip(extracted.batch_dirs, extracted.batch_files, strict=True):
+        group.append(batch_dir)
+        files += count
+        if files >= batch_size:
+            yield group
+            group, files = [], 0
+    if group:
+        yield group
 
 
 def build_models(

@@ -38,6 +38,8 @@ IMAGE_SCALARS = scalar_fields("images[].")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _SPACES = re.compile(r"\s+")
 _INDEX = re.compile(r"\[\d+\]")
+# Lowercase scheme and host, no fragment, no empty query, nothing urlsplit would strip or refuse.
+_ALREADY_CANONICAL = re.compile(r"[a-z][a-z0-9+.-]*://[a-z0-9.-]+(?::[0-9]+)?(?:/[^#?\s]*)?(?:\?[^#\s]+)?\Z")
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
 _TYPE_NAMES = {
@@ -66,6 +68,8 @@ def canonical_url(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     url = value.strip()
+    if _ALREADY_CANONICAL.match(url):  # the common case, same result as the general path below
+        return url
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -259,16 +263,19 @@ def _compile(fields: tuple[Field, ...]) -> tuple[_Compiled, ...]:
 _CANONICAL_TYPES: dict[str, type] = {
     "text": str, "url": str, "integer": int, "boolean": bool, "timestamp": dt.datetime,
 }  # fmt: skip
-_COMPILED: dict[tuple[Field, ...], tuple[_Compiled, ...]] = {}
+_COMPILED: dict[int, tuple[tuple[Field, ...], tuple[_Compiled, ...]]] = {}
 
 
 def coerce_fields(
     data: dict[str, Any], fields: tuple[Field, ...], where: str, out: Collector
 ) -> dict[str, Any]:
     """Apply the contract's scalar fields to one mapping: {column: value}."""
-    compiled = _COMPILED.get(fields)
-    if compiled is None:
-        compiled = _COMPILED[fields] = _compile(fields)
+    # Keyed by identity: the field tuples are the contract's constants, and hashing a tuple of
+    # dataclasses on every call cost more than the coercion itself.
+    cached = _COMPILED.get(id(fields))
+    if cached is None or cached[0] is not fields:
+        cached = _COMPILED[id(fields)] = (fields, _compile(fields))
+    compiled = cached[1]
     row: dict[str, Any] = {}
     for spec in compiled:
         value = data.get(spec.key)

@@ -46,6 +46,12 @@ _SCALAR_TAGS = frozenset(
 )  # fmt: skip
 
 
+# PyYAML's implicit resolvers of the safe loader, by first character ('' for the empty scalar).
+_IMPLICIT: dict[str, list[tuple[str, Any]]] = dict(yaml.SafeLoader.yaml_implicit_resolvers)
+# The fast resolve below relies on these: no wildcard and no path resolvers in the safe loader.
+assert None not in _IMPLICIT and not yaml.SafeLoader.yaml_path_resolvers
+
+
 class _Fallback(Exception):
     """A rarely used collection tag (!!set, !!omap, !!pairs): build with PyYAML's own path."""
 
@@ -57,6 +63,23 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
     then built by one recursive pass that applies the checks as it goes (depth <= MAX_DEPTH keeps
     the recursion shallow). Scalars use PyYAML's own safe constructors, so values are identical.
     """
+
+    # libyaml calls these three for every node. PyYAML's versions also walk path resolvers, which
+    # the safe loader never has: the same tags come out of this lean version, about twice as fast.
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, regexp in _IMPLICIT.get(value[:1], ()):
+                    if regexp.match(value):
+                        return tag
+            return _STR
+        return _SEQ if kind is SequenceNode else _MAP
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()

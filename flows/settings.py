@@ -11,7 +11,7 @@ DEFAULT_SOURCE = REPO_ROOT / "seeds" / "articles"
 DEFAULT_WAREHOUSE = REPO_ROOT / "warehouse" / "news.duckdb"
 SQL_DIR = REPO_ROOT / "sql"
 DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024
-DEFAULT_BATCH_SIZE = 2000
+DEFAULT_BATCH_SIZE = 10_000
 
 
 def _default_workers() -> int:
@@ -60,6 +60,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         from_env["lock_timeout"] = float(env["NEWSFLOW_LOCK_TIMEOUT"])
     if env.get("NEWSFLOW_MAX_FILE_BYTES"):
         from_env["max_file_bytes"] = int(env["NEWSFLOW_MAX_FILE_BYTES"])
+    if env.get("NEWSFLOW_DASK_ADDRESS"):
+        from_env["dask_address"] = env["NEWSFLOW_DASK_ADDRESS"]
     settings = base.with_overrides(**from_env).with_overrides(**overrides)
     if settings.workers < 1:
         raise ValueError(f"workers must be >= 1, got {settings.workers}")

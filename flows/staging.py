@@ -18,15 +18,19 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flows.extract import parse_document, read_file
 from flows.normalize import DocumentRows, normalize_document
 from flows.records import Rejection
 
 T = TypeVar("T")
+# Files per worker task: small enough to balance the workers and keep each one's memory low; the
+# load merges several of them per transaction (``batch_size`` documents).
+CHUNK_FILES = 1000
 TS = pa.timestamp("us", tz="UTC")
 S = pa.string()
 I32 = pa.int32()
@@ -122,7 +126,8 @@ def build_tables(
     results: Sequence[DocumentRows | Rejection], files: Sequence[FileRead] = ()
 ) -> dict[str, pa.Table]:
     """Columnar tables (staging shape) for one batch of per-document results."""
-    rows: dict[str, list[dict]] = {name: [] for name in SCHEMAS}
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in SCHEMAS}
+    docs: dict[str, list[int]] = {name: [] for name in SCHEMAS}
     rows["file"] = [
         {"path": f.path, "size": f.size, "mtime_ns": f.mtime_ns, "sha256": f.sha256,
          "outcome": f.outcome}
@@ -143,30 +148,36 @@ def build_tables(
                 }
             )
             continue
-        rows["article"].append({"doc_index": doc_index, **result.article})
+        article = result.article
+        path, article_id = article["source_path"], article["article_id"]
+        rows["article"].append(article)
+        docs["article"].append(doc_index)
         for table, attr in _CHILDREN.items():
-            rows[table].extend({"doc_index": doc_index, **r} for r in getattr(result, attr))
-        path, article_id = result.article["source_path"], result.article["article_id"]
+            children = getattr(result, attr)
+            rows[table].extend(children)
+            docs[table].extend([doc_index] * len(children))
         rows["front_matter"].append(
-            {"doc_index": doc_index, "article_id": article_id, "source_path": path,
-             "source_sha256": result.article["source_sha256"], "front_matter": result.front_matter}
+            {"article_id": article_id, "source_path": path,
+             "source_sha256": article["source_sha256"], "front_matter": result.front_matter}
         )  # fmt: skip
-        rows["drift"].extend(
-            {"doc_index": doc_index, "path": path, "key_path": k, "observed_type": o,
-             "expected_type": e}
-            for k, o, e in result.observations
-        )  # fmt: skip
-        rows["warning"].extend(
-            {
-                "doc_index": doc_index,
-                "path": path,
-                "article_id": article_id,
-                "field": f,
-                "message": m,
-            }
-            for f, m in result.warnings
-        )
-    return {name: pa.Table.from_pylist(rows[name], schema=SCHEMAS[name]) for name in SCHEMAS}
+        docs["front_matter"].append(doc_index)
+        for key_path, observed, expected in result.observations:
+            rows["drift"].append({"path": path, "key_path": key_path, "observed_type": observed,
+                                  "expected_type": expected})  # fmt: skip
+            docs["drift"].append(doc_index)
+        for field_name, message in result.warnings:
+            rows["warning"].append({"path": path, "article_id": article_id, "field": field_name,
+                                    "message": message})  # fmt: skip
+            docs["warning"].append(doc_index)
+    return {name: _table(SCHEMAS[name], rows[name], docs[name]) for name in SCHEMAS}
+
+
+def _table(schema: pa.Schema, rows: list[dict[str, Any]], doc_index: list[int]) -> pa.Table:
+    """Rows -> table; ``doc_index`` is added as a column (no per-row dict copies)."""
+    if schema.names[0] != "doc_index":
+        return pa.Table.from_pylist(rows, schema=schema)
+    table = pa.Table.from_pylist(rows, schema=schema.remove(0))
+    return table.add_column(0, schema.field(0), pa.array(doc_index, I32))
 
 
 def process_file(
@@ -273,6 +284,25 @@ def read_batch(batch_dir: Path | str) -> dict[str, pa.Table]:
     return tables
 
 
+def read_group(batch_dirs: Sequence[Path | str]) -> dict[str, pa.Table]:
+    """Several staged batches as one (memory-mapped, not copied), ``doc_index`` renumbered so it
+    stays unique across them: the load merges a group in one transaction."""
+    parts = [read_batch(d) for d in batch_dirs]
+    if len(parts) == 1:
+        return parts[0]
+    tables: dict[str, list[pa.Table]] = {name: [] for name in SCHEMAS}
+    offset = 0
+    for part in parts:
+        for name, table in part.items():
+            if offset and "doc_index" in table.column_names:
+                shifted = pc.add(table["doc_index"], pa.scalar(offset, I32))
+                table = table.set_column(0, "doc_index", shifted)
+            tables[name].append(table)
+        # doc_index counts the documents of a batch (a file yields at most one)
+        offset += part["file"].num_rows
+    return {name: pa.concat_tables(chunks) for name, chunks in tables.items()}
+
+
 _CANDIDATE_COLUMNS = ["article_id", "published_at", "source_sha256", "source_path"]
 
 
@@ -310,8 +340,9 @@ def stage_files(
     batch_size: int,
     max_file_bytes: int,
 ) -> Iterator[ChunkSummary]:
-    """Process all files in chunks of ``batch_size``, on ``workers`` processes, in input order."""
-    chunks = list(chunked(paths, batch_size))
+    """Process all files in chunks of at most ``CHUNK_FILES`` (and ``batch_size``) files, on
+    ``workers`` processes, in input order."""
+    chunks = list(chunked(paths, min(batch_size, CHUNK_FILES)))
     dirs = [str(staging_dir / f"batch-{i:06d}") for i in range(len(chunks))]
     if workers <= 1 or len(chunks) <= 1:
         for chunk, batch_dir in zip(chunks, dirs, strict=True):

@@ -211,3 +211,29 @@ def test_any_mapping_gives_rows_or_a_rejection(data: dict) -> None:
         assert all(i["article_id"] == result.article["article_id"] for i in result.images)
         assert len({i["image_id"] for i in result.images}) == len(result.images)
         assert len({t["topic_id"] for t in result.topics}) == len(result.topics)
+
+
+def _canonical_by_urlsplit(value: str) -> str:
+    """canonical_url's general path, for comparing with its already-canonical shortcut."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.scheme or not parts.netloc:
+        return url
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
+
+
+_URL_PIECES = st.sampled_from(
+    [*"aZ09:/?#.-+_ \t%&=é[]@", "http://", "https://", "HTTP://", "//", "www.", "?q=1"]
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_URL_PIECES, max_size=12).map("".join))
+def test_canonical_url_shortcut_agrees_with_urlsplit(url: str) -> None:
+    if url.strip():
+        assert canonical_url(url) == _canonical_by_urlsplit(url)

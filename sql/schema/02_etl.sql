@@ -66,7 +66,7 @@ create table if not exists etl.front_matter (
     article_id varchar primary key,
     source_path varchar not null,
     source_sha256 varchar not null,
-    front_matter varchar
+    front_matter varchar using compression zstd
 );
 
 -- etl.file: the file ledger, one row per file ever seen under a run's sources. A run skips a
