@@ -46,7 +46,7 @@ def test_catalog_lists_every_table_then_every_model(catalog: Catalog) -> None:
 def test_model_entry_has_grain_columns_types_and_lineage(catalog: Catalog) -> None:
     found = entry(catalog, "topic_pairs")
     assert (found.kind, found.path, found.grain) == (
-        "view",
+        "table (model)",
         "sql/models/marts/topic_pairs.sql",
         "one row per pair of topics sharing an article (topic_a_id, topic_b_id)",
     )
@@ -139,7 +139,7 @@ def test_docs_command_writes_markdown_and_html(
     markdown = (tmp_path / "catalog" / "catalog.md").read_text(encoding="utf-8")
     assert markdown.startswith(f"# newsflow catalog\n\n{tables} tables, 10 models, ")
     assert (
-        "### related_citations\n\n*view* · `sql/models/marts/related_citations.sql` · grain: one "
+        "### related_citations\n\n*table (model)* · `sql/models/marts/related_citations.sql` · grain: one "
         "row per citing and cited provider (citing_provider_id, cited_provider_id)\n"
     ) in markdown
     assert (

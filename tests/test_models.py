@@ -563,7 +563,7 @@ def test_models_command_rebuilds_a_selection(
     warehouse = tmp_path / "copy.duckdb"
     shutil.copy(settings.warehouse, warehouse)
     conn = duckdb.connect(str(warehouse))
-    conn.execute("drop view topic_pairs")
+    conn.execute("drop table topic_pairs")
     conn.close()
     assert cli.main(["models", "--warehouse", str(warehouse), "--select", "topic_pairs"]) == 0
     out = capsys.readouterr().out

@@ -1,4 +1,5 @@
 -- image_coverage: one row per provider with at least one article (provider_id)
+-- materialized: table
 -- How well each provider's articles are illustrated: the share of articles with at least one
 -- image of their own, images per article, the share of those images cached, and their typical
 -- (median) size. Images of related entries are not counted here.

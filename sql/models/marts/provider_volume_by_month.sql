@@ -1,4 +1,5 @@
 -- provider_volume_by_month: one row per provider and UTC month (provider_id, month_start)
+-- materialized: table
 -- How many articles each provider published month by month, from its first to its last
 -- article, and what part of the month's articles that was. Months without articles inside a
 -- provider's span are rows with zero, so a trend needs no gap filling. Articles without a date

@@ -1,4 +1,5 @@
 -- quality_by_provider: one row per provider with at least one article (provider_id)
+-- materialized: table
 -- Which providers publish the best-rated articles, how many, how much of it is published, and
 -- over which period. Providers only ever cited as related entries have no articles here; live
 -- articles only.

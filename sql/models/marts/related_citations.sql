@@ -1,4 +1,5 @@
 -- related_citations: one row per citing and cited provider (citing_provider_id, cited_provider_id)
+-- materialized: table
 -- Which providers are shown as related by which, how often, by how many articles, and how often
 -- the related article is itself loaded in the warehouse (a coverage gap where it is not; live
 -- articles only). A provider citing itself is flagged. Either provider is NULL where the article

@@ -1,4 +1,5 @@
 -- topic_pairs: one row per pair of topics sharing an article (topic_a_id, topic_b_id)
+-- materialized: table
 -- Which topics are written about together, how often, and whether more often than chance:
 -- lift = P(both) / (P(a) * P(b)) over the articles that have any topic, so 1 means
 -- independent and above 1 means the pair goes together. Lift on a handful of articles is noisy:

@@ -1,4 +1,5 @@
 -- topic_trends: one row per topic and ISO week with articles on it (topic_id, week_start)
+-- materialized: table
 -- How much is written about each topic week by week (weeks start on Monday, in UTC) and how
 -- good it is: articles, mean quality, and the topic's share of all articles of that week.
 -- Weeks without articles on a topic have no row; undated articles are left out.
