@@ -39,7 +39,9 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _SPACES = re.compile(r"\s+")
 _INDEX = re.compile(r"\[\d+\]")
 # Lowercase scheme and host, no fragment, no empty query, nothing urlsplit would strip or refuse.
-_ALREADY_CANONICAL = re.compile(r"[a-z][a-z0-9+.-]*://[a-z0-9.-]+(?::[0-9]+)?(?:/[^#?\s]*)?(?:\?[^#\s]+)?\Z")
+_ALREADY_CANONICAL = re.compile(
+    r"[a-z][a-z0-9+.-]*://[a-z0-9.-]+(?::[0-9]+)?(?:/[^#?\s]*)?(?:\?[^#\s]+)?\Z"
+)
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
 _TYPE_NAMES = {
