@@ -24,6 +24,7 @@ from prefect.settings import PREFECT_API_URL
 from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
 from prefect.types.entrypoint import EntrypointType
+from prefect.utilities.annotations import quote
 
 from flows import core, datatests
 from flows.records import StageFailed
@@ -56,7 +57,9 @@ def run_as_task(name: str, fn: Any, *args: Any, lock_retries: int = 0) -> Any:
             retry_jitter_factor=0.3,
             retry_condition_fn=_lock_is_busy,
         )
-    return task(fn, **options)(*args)
+    # quote(): the stages pass whole file lists and plans (100,000s of items); Prefect would
+    # otherwise walk every item of every argument looking for futures to track.
+    return task(fn, **options)(*(quote(arg) for arg in args))
 
 
 def publish_data_tests(results: list[dict[str, Any]]) -> None:
@@ -81,12 +84,15 @@ def ingest(
     lock_timeout: float | None = None,
     strict: bool = False,
     lock_retries: int = 0,
+    dask_address: str | None = None,
 ) -> dict[str, Any] | State:
     """Load article front matter from ``sources`` into the DuckDB ``warehouse`` and build models.
 
     ``strict`` fails the run (after publishing) when a document was rejected. ``lock_retries``
     retries a busy warehouse with exponential backoff (10 s, 20 s, 40 s, ...), each attempt
-    waiting ``lock_timeout`` seconds for the lock.
+    waiting ``lock_timeout`` seconds for the lock. ``dask_address`` parses on a Dask cluster
+    (``tcp://host:8786``, or ``local`` for a LocalCluster of ``workers`` processes); the load
+    stays in this process.
     """
     settings = load_settings(
         sources=tuple(Path(s) for s in sources) if sources else None,
@@ -97,9 +103,12 @@ def ingest(
         full_refresh=full_refresh or None,
         prune=prune or None,
         lock_timeout=lock_timeout,
+        dask_address=dask_address,
     )
     logger = get_run_logger()
     logger.info("ingest %s -> %s", ", ".join(str(s) for s in settings.sources), settings.warehouse)
+    if settings.dask_address:
+        logger.info("parsing on the Dask cluster %s; loading here", settings.dask_address)
     logger.debug("settings: %s", settings)
     run_id = str(flow_run.id)
     try:
@@ -182,6 +191,7 @@ def deployment_parameters(settings: Settings, strict: bool, lock_retries: int) -
         "lock_timeout": settings.lock_timeout,
         "strict": strict,
         "lock_retries": lock_retries,
+        "dask_address": settings.dask_address,
     }
 
 
