@@ -9,14 +9,12 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
-
-import pyarrow as pa
 
 from flows import datatests
 from flows import load as load_mod
@@ -29,7 +27,7 @@ from flows.ledger import Plan, plan_run
 from flows.models import ModelResult, build_in_order
 from flows.records import StageFailed
 from flows.settings import Settings
-from flows.staging import ChunkSummary, read_candidates, read_group, stage_files
+from flows.staging import ChunkSummary, read_group, select_documents, stage_files
 from flows.warehouse import WarehouseFiles, files_for, prepare_working, publish, writer_lock
 
 T = TypeVar("T")
@@ -42,14 +40,23 @@ def run_directly(name: str, fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
 
 
-@dataclass
-class ExtractResult:
-    batch_dirs: list[str]
-    batch_files: list[int]
-    files: int
-    documents: int
-    rejected: int
-    seconds: float
+class Extraction:
+    """The extract stage's output: staged batches as the workers finish them. The load stage
+    consumes it, merging batches while later ones are still being parsed."""
+
+    def __init__(self, chunks: Iterator[ChunkSummary]) -> None:
+        self._chunks = chunks
+        self.started = time.perf_counter()
+        self.files = self.documents = self.rejected = 0
+        self.seconds = 0.0  # from the start until the last batch was handed over
+
+    def __iter__(self) -> Iterator[ChunkSummary]:
+        for chunk in self._chunks:
+            self.files += chunk.files
+            self.documents += chunk.documents
+            self.rejected += chunk.rejected
+            self.seconds = time.perf_counter() - self.started
+            yield chunk
 
 
 @dataclass
@@ -191,11 +198,9 @@ def _stager(settings: Settings) -> Callable[..., Iterator[ChunkSummary]]:
     return stage_files
 
 
-def extract(
-    settings: Settings, work: list[tuple[str, str | None]], staging_dir: str
-) -> ExtractResult:
-    started = time.perf_counter()
-    summaries: list[ChunkSummary] = list(
+def extract(settings: Settings, work: list[tuple[str, str | None]], staging_dir: str) -> Extraction:
+    """Start parsing ``work`` on the workers (local processes or Dask) into staged batches."""
+    return Extraction(
         _stager(settings)(
             work,
             Path(staging_dir),
@@ -204,39 +209,39 @@ def extract(
             max_file_bytes=settings.max_file_bytes,
         )
     )
-    return ExtractResult(
-        batch_dirs=[s.batch_dir for s in summaries],
-        batch_files=[s.files for s in summaries],
-        files=sum(s.files for s in summaries),
-        documents=sum(s.documents for s in summaries),
-        rejected=sum(s.rejected for s in summaries),
-        seconds=time.perf_counter() - started,
-    )
 
 
 @dataclass
 class LoadResult:
     batches: load_mod.BatchResult
     retired: dict[str, int]
+    seconds: float = 0.0  # time spent merging (the rest of the stage waited for the workers)
 
 
-def load(settings: Settings, extracted: ExtractResult, run_id: str, planned: Plan) -> LoadResult:
-    """Merge every staged batch (one transaction each), then reconcile deletions."""
+def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) -> LoadResult:
+    """Merge the staged batches as they arrive (one transaction per group of about
+    ``batch_size`` files), decide the deferred documents over the whole run, then reconcile
+    deletions. See :mod:`flows.load` for what is loaded early and what waits."""
     total = load_mod.BatchResult()
+    busy = 0.0
     conn = load_mod.connect(settings.warehouse)
     try:
-        # Fewer, larger checkpoints (a third of the load time went to checkpointing every 16 MB
-        # of WAL), within a memory budget so the writer stays flat however large the corpus.
+        # Fewer, larger checkpoints, within a memory budget so the writer stays flat however
+        # large the corpus.
         conn.execute(f"set checkpoint_threshold = '{settings.checkpoint_mb}MB'")
         conn.execute(f"set memory_limit = '{settings.duckdb_memory_mb}MB'")
-        candidates = [read_candidates(d) for d in extracted.batch_dirs]
-        load_mod.prepare_run(
-            conn,
-            pa.concat_tables(candidates) if candidates else read_candidates(None),
-            planned.deleted,
-        )
+        load_mod.begin_stream(conn, planned.deleted)
+        groups: list[list[str]] = []
         for group in _groups(extracted, settings.batch_size):
-            total.add(load_mod.load_batch(conn, read_group(group), run_id, CONTRACT_VERSION))
+            started = time.perf_counter()
+            tables = read_group(group)
+            total.add(load_mod.load_new_batch(conn, tables, run_id, CONTRACT_VERSION, len(groups)))
+            groups.append(group)
+            busy += time.perf_counter() - started
+        started = time.perf_counter()
+        for batch, docs in load_mod.finish_stream(conn).items():
+            tables = select_documents(read_group(groups[batch]), docs)
+            total.add(load_mod.load_batch(conn, tables, run_id, CONTRACT_VERSION))
         retired = load_mod.reconcile(
             conn,
             run_id,
@@ -244,19 +249,21 @@ def load(settings: Settings, extracted: ExtractResult, run_id: str, planned: Pla
             deleted=planned.deleted,
             prune=settings.prune,
         )
+        busy += time.perf_counter() - started
     finally:
         conn.close()
-    return LoadResult(total, retired)
+    return LoadResult(total, retired, busy)
 
 
-def _groups(extracted: ExtractResult, batch_size: int) -> Iterator[list[str]]:
-    """Consecutive staged batches of about ``batch_size`` files: one load transaction each
-    (fewer, larger transactions write far less: DuckDB compresses and writes per commit)."""
+def _groups(chunks: Iterable[ChunkSummary], batch_size: int) -> Iterator[list[str]]:
+    """Consecutive staged batches of about ``batch_size`` files, as they arrive: one load
+    transaction each (fewer, larger transactions write far less: DuckDB compresses and writes
+    per commit)."""
     group: list[str] = []
     files = 0
-    for batch_dir, count in zip(extracted.batch_dirs, extracted.batch_files, strict=True):
-        group.append(batch_dir)
-        files += count
+    for chunk in chunks:
+        group.append(chunk.batch_dir)
+        files += chunk.files
         if files >= batch_size:
             yield group
             group, files = [], 0
@@ -432,10 +439,12 @@ def _run_stages(
         with timed("plan"):
             planned = run_stage("plan", plan, work, found)
         summary.files_deleted = len(planned.deleted)
-        with timed("extract"):
-            extracted = run_stage("extract", extract, work, planned.work, str(staging_dir))
-        with timed("load"):
-            loaded = run_stage("load", load, work, extracted, summary.run_id, planned)
+        extracted = run_stage("extract", extract, work, planned.work, str(staging_dir))
+        loaded = run_stage("load", load, work, extracted, summary.run_id, planned)
+        # The two overlap: extract until the workers handed over the last batch, load the time
+        # spent merging (while they worked, and after).
+        summary.seconds["extract"] = extracted.seconds
+        summary.seconds["load"] = loaded.seconds
         batches = loaded.batches
         # A file skipped as unchanged whose URL a new file took over ends the run superseded.
         displaced = len(set(batches.displaced) & set(planned.skipped))

@@ -3,8 +3,15 @@ the etl schema, and a final reconcile step for deletions.
 
 Winner of a canonical URL: the newest ``publishedDateTime`` (a NULL date loses), then the larger
 sha256, then the larger path, among every copy parsed in the run and the copy already loaded (when
-its file was not read again). The decision is taken over the whole run before any batch is merged,
-so it never depends on the order files arrive in.
+its file was not read again). The decision is taken over the whole run, so it never depends on the
+order files arrive in.
+
+Streaming (:func:`begin_stream`, :func:`load_new_batch`, :func:`finish_stream`): batches are loaded
+while the workers still parse. A document whose article_id is new to the warehouse and to the run
+so far is loaded at once (on a cold run that is nearly every document); the others (an article the
+warehouse already has, or a second copy of a URL in this run) are deferred and decided over the
+whole run at the end by :func:`load_batch`, exactly as if nothing had been loaded early. A copy
+loaded early that loses to a deferred one is replaced and its file marked superseded.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ KEYS = {
     "article_topic": "article_id || '/' || topic_id",
 }
 SCHEMA_VERSION = "2"
+_EARLY = "select article_id from _run_candidates where not deferred"
 STAGE = "load"
 
 _RUN_WINNERS = """
@@ -64,6 +72,30 @@ select
 from stg_article
 inner join _run_winner on _run_winner.article_id = stg_article.article_id
 left join article on article.article_id = stg_article.article_id
+"""
+
+# Streaming: load a document at once only when nothing else can claim its article_id so far.
+_DECIDE_NEW = """
+create or replace temp table _decision as
+select
+    doc_index,
+    article_id,
+    source_path,
+    case
+        when article_id in (select article_id from _existing)
+            or article_id in (select article_id from _run_candidates)
+            or count(*) over (partition by article_id) > 1
+            then 'deferred'
+        else 'loaded'
+    end as decision
+from stg_article
+"""
+
+_CANDIDATES = """
+create temp table if not exists _run_candidates (
+    article_id varchar, published_at timestamptz, source_sha256 varchar, source_path varchar,
+    batch integer, doc_index integer, deferred boolean
+)
 """
 
 _UPSERT_PROVIDER = """
@@ -123,7 +155,7 @@ select
     case when _decision.decision = 'loaded' then $now end, $run_id
 from stg_file
 left join _decision on _decision.source_path = stg_file.path
-where stg_file.outcome <> 'same'
+where stg_file.outcome <> 'same' and _decision.decision is distinct from 'deferred'
 on conflict (path) do update set
     size = excluded.size,
     mtime_ns = excluded.mtime_ns,
@@ -162,6 +194,7 @@ class BatchResult:
     superseded: int = 0
     rejected: int = 0
     warnings: int = 0
+    deferred: int = 0  # parsed, decided at the end of the run (streaming only)
     inserted: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     deleted: dict[str, int] = field(default_factory=dict)
@@ -170,7 +203,8 @@ class BatchResult:
 
     def add(self, other: BatchResult) -> None:
         self.displaced.extend(other.displaced)
-        for name in ("files", "loaded", "unchanged", "superseded", "rejected", "warnings"):
+        for name in ("files", "loaded", "unchanged", "superseded", "rejected", "warnings",
+                     "deferred"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in (
             (self.inserted, other.inserted),
@@ -235,19 +269,114 @@ def prepare_run(
     conn: duckdb.DuckDBPyConnection, candidates: pa.Table, deleted: Sequence[str]
 ) -> None:
     """Register the whole run's parsed copies (article_id, published_at, sha256, path) and the
-    deleted paths, and pick the run's best copy of each canonical URL."""
+    deleted paths, and pick the run's best copy of each canonical URL (every batch is then
+    decided by :func:`load_batch`)."""
     conn.register("_candidates_arrow", candidates)
-    conn.register("_deleted_arrow", pa.table({"path": pa.array(list(deleted), pa.string())}))
     try:
-        conn.execute("create or replace temp table _run_candidates as from _candidates_arrow")
+        conn.execute("drop table if exists _run_candidates")
+        conn.execute(_CANDIDATES)
         conn.execute(
-            "create or replace temp table _run_paths as "
-            "select source_path as path from _run_candidates union select path from _deleted_arrow"
+            "insert into _run_candidates select article_id, published_at, source_sha256, "
+            "source_path, null, null, true from _candidates_arrow"
         )
-        conn.execute(_RUN_WINNERS)
     finally:
         conn.unregister("_candidates_arrow")
+    conn.execute(_TOUCHED)
+    _register_deleted(conn, deleted)
+    _decide_winners(conn)
+
+
+def _register_deleted(conn: duckdb.DuckDBPyConnection, deleted: Sequence[str]) -> None:
+    conn.register("_deleted_arrow", pa.table({"path": pa.array(list(deleted), pa.string())}))
+    try:
+        conn.execute("create or replace temp table _deleted as from _deleted_arrow")
+    finally:
         conn.unregister("_deleted_arrow")
+
+
+def _decide_winners(conn: duckdb.DuckDBPyConnection) -> None:
+    """The run's best copy of each URL, and every path the run parsed or found deleted."""
+    conn.execute(
+        "create or replace temp table _run_paths as "
+        "select source_path as path from _run_candidates union select path from _deleted"
+    )
+    conn.execute(_RUN_WINNERS)
+
+
+_TOUCHED = """
+create or replace temp table _prior_keys as
+select 'provider' as tbl, provider_id as k from provider
+union all
+select 'topic', topic_id from topic;
+create or replace temp table _run_touched (tbl varchar, k varchar);
+"""
+
+
+def _first_touches(
+    conn: duckdb.DuckDBPyConnection, table: str, touched: list[str]
+) -> tuple[int, int]:
+    """(inserted, updated) of an upsert, counting each key once per run however many batches
+    touch it: a key the warehouse did not have before the run is inserted, else updated."""
+    params = {"tbl": table, "keys": touched}
+    fresh = conn.execute(
+        "select k, k in (select k from _prior_keys where tbl = $tbl) from unnest($keys) t(k) "
+        "where k not in (select k from _run_touched where tbl = $tbl)",
+        params,
+    ).fetchall()
+    if fresh:
+        conn.execute(
+            "insert into _run_touched select $tbl, unnest($keys)",
+            {"tbl": table, "keys": [k for k, _ in fresh]},
+        )
+    updated = sum(1 for _, prior in fresh if prior)
+    return len(fresh) - updated, updated
+
+
+def begin_stream(conn: duckdb.DuckDBPyConnection, deleted: Sequence[str]) -> None:
+    """Before the first batch of a streaming load: the article ids the warehouse already has
+    (live or retired) and an empty list of the run's candidates."""
+    conn.execute(
+        "create or replace temp table _existing as select distinct article_id from article"
+    )
+    conn.execute("drop table if exists _run_candidates")
+    conn.execute(_CANDIDATES)
+    conn.execute(_TOUCHED)
+    _register_deleted(conn, deleted)
+
+
+def finish_stream(conn: duckdb.DuckDBPyConnection) -> dict[int, list[int]]:
+    """After the last batch: decide every URL over the whole run; the deferred documents to
+    load with :func:`load_batch`, as {batch: [doc_index, ...]}."""
+    _decide_winners(conn)
+    deferred: dict[int, list[int]] = {}
+    for batch, doc_index in conn.execute(
+        "select batch, doc_index from _run_candidates where deferred order by batch, doc_index"
+    ).fetchall():
+        deferred.setdefault(batch, []).append(doc_index)
+    return deferred
+
+
+def _settle_displaced(conn: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """Files loaded early in this run whose article a deferred copy took over: superseded."""
+    return _affected(
+        conn,
+        "update etl.file set status = 'superseded' from article "
+        "where article.article_id = etl.file.article_id and etl.file.last_run_id = $run_id "
+        "and etl.file.status = 'loaded' and article.source_path <> etl.file.path",
+        {"run_id": run_id},
+    )
+
+
+def load_new_batch(
+    conn: duckdb.DuckDBPyConnection,
+    tables: dict[str, pa.Table],
+    run_id: str,
+    contract_version: str,
+    batch: int,
+) -> BatchResult:
+    """Streaming: merge one batch while later ones are still being parsed. Documents of an
+    article_id nobody else has claimed are loaded; the rest wait for :func:`finish_stream`."""
+    return load_batch(conn, tables, run_id, contract_version, batch=batch)
 
 
 def load_batch(
@@ -255,11 +384,14 @@ def load_batch(
     tables: dict[str, pa.Table],
     run_id: str,
     contract_version: str = "",
+    *,
+    batch: int | None = None,
 ) -> BatchResult:
     """Merge one staged batch into the warehouse in a single transaction, with its ledger rows.
 
-    Call :func:`prepare_run` first. A winning document replaces every row its article had
-    (children included); a failure rolls the whole batch back.
+    Call :func:`prepare_run` (or :func:`finish_stream`) first. A winning document replaces every
+    row its article had (children included); a failure rolls the whole batch back. With
+    ``batch`` (streaming, see :func:`load_new_batch`) only unclaimed article_ids are loaded.
     """
     result = BatchResult(files=tables["file"].num_rows)
     names = [f"stg_{name}" for name in tables]
@@ -268,7 +400,16 @@ def load_batch(
     try:
         for name, table in tables.items():
             conn.register(f"stg_{name}", table)
-        conn.execute(_DECIDE)
+        if batch is None:
+            conn.execute(_DECIDE)
+        else:
+            conn.execute(_DECIDE_NEW)
+            conn.execute(
+                "insert into _run_candidates select stg_article.article_id, published_at, "
+                "source_sha256, stg_article.source_path, $batch, doc_index, "
+                "decision = 'deferred' from stg_article join _decision using (doc_index)",
+                {"batch": batch},
+            )
         for decision, count in conn.execute(
             "select decision, count(*) from _decision group by 1"
         ).fetchall():
@@ -314,11 +455,14 @@ def load_batch(
         for table in ARTICLE_TABLES:
             key = KEYS[table]
             old = kept = 0
+            prior = 0
             if rewrites:
+                # Rows of an article loaded early in this run count as inserted, not updated.
                 conn.execute(
                     f"create or replace temp table _old as select {key} as k from {table} "
-                    f"where article_id in ({replaced})"
+                    f"where article_id in ({replaced}) and article_id not in ({_EARLY})"
                 )
+                prior = _count(conn, "select count(*) from _old")
                 old = _affected(conn, f"delete from {table} where article_id in ({replaced})")
             cols = ", ".join(c for c in _columns(conn, table) if c in tables[table].column_names)
             new = _affected(
@@ -327,20 +471,14 @@ def load_batch(
             if rewrites:
                 kept = _count(conn, f"select count(*) from stg_{table} {winners} and {key} in "
                               "(select k from _old)")  # fmt: skip
-            result.inserted[table] = new - kept
+            result.inserted[table] = new - kept - (old - prior)
             result.updated[table] = kept
-            result.deleted[table] = old - kept
+            result.deleted[table] = prior - kept
         for table in ("etl.warning", "etl.front_matter") if rewrites else ():
             conn.execute(f"delete from {table} where article_id in ({replaced})")
-        before = {t: _count(conn, f"select count(*) from {t}") for t in ("provider", "topic")}
-        upserted = {
-            "provider": _affected(conn, _UPSERT_PROVIDER),
-            "topic": _affected(conn, _UPSERT_TOPIC),
-        }
-        for table, touched in upserted.items():
-            added = _count(conn, f"select count(*) from {table}") - before[table]
-            result.inserted[table] = added
-            result.updated[table] = touched - added
+        for table, upsert in (("provider", _UPSERT_PROVIDER), ("topic", _UPSERT_TOPIC)):
+            touched = [k for (k,) in conn.execute(f"{upsert} returning {table}_id").fetchall()]
+            result.inserted[table], result.updated[table] = _first_touches(conn, table, touched)
         conn.execute(
             "insert into etl.front_matter select article_id, source_path, source_sha256, "
             f"front_matter from stg_front_matter {winners}"
@@ -366,6 +504,10 @@ def load_batch(
         ledger = {"run_id": run_id, "now": now, "version": contract_version}
         conn.execute(_LEDGER, ledger)
         conn.execute(_LEDGER_SAME, params)
+        if batch is None and rewrites:
+            displaced = _settle_displaced(conn, run_id)
+            result.loaded -= displaced
+            result.superseded += displaced
         conn.execute("commit")
     except Exception as exc:
         conn.execute("rollback")

@@ -303,6 +303,23 @@ def read_group(batch_dirs: Sequence[Path | str]) -> dict[str, pa.Table]:
     return {name: pa.concat_tables(chunks) for name, chunks in tables.items()}
 
 
+def select_documents(
+    tables: dict[str, pa.Table], doc_indexes: Sequence[int]
+) -> dict[str, pa.Table]:
+    """The rows of some documents of a staged group, with their files' ledger facts, to load
+    them again (drift and rejections were recorded the first time)."""
+    keep = pa.array(doc_indexes, I32)
+    picked = {
+        name: table.filter(pc.is_in(table["doc_index"], value_set=keep))
+        if "doc_index" in table.column_names and name != "drift"
+        else table.slice(0, 0)
+        for name, table in tables.items()
+    }
+    paths = picked["article"]["source_path"]
+    picked["file"] = tables["file"].filter(pc.is_in(tables["file"]["path"], value_set=paths))
+    return picked
+
+
 _CANDIDATE_COLUMNS = ["article_id", "published_at", "source_sha256", "source_path"]
 
 

@@ -213,3 +213,67 @@ def test_working_copy_is_rebuilt_from_the_published_file(
         make_id("article", A)
         == query(settings.warehouse, "select article_id from article")[0]["article_id"]
     )
+
+
+def _run_counts(summary: RunSummary) -> tuple:
+    return (*counts(summary), summary.articles_retired, summary.rows_inserted,
+            summary.rows_updated, summary.rows_deleted)  # fmt: skip
+
+
+def test_streaming_load_matches_the_whole_run_decision_at_any_batch_size(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """Batches are merged while later ones are parsed; copies of a URL spread over batches, and
+    articles the warehouse already has, are decided over the whole run. Every batch size (one
+    file per transaction up to one transaction for all) must give the same rows, ledger and
+    counts at every step."""
+    src = tmp_path / "src"
+    src.mkdir()
+    warehouses = {size: make_settings(src, batch_size=size, warehouse=tmp_path / f"w{size}.duckdb")
+                  for size in (1, 2, 3, 1000)}  # fmt: skip
+
+    def step() -> list:
+        results = []
+        for settings in warehouses.values():
+            summary = run_ingest(settings)
+            results.append((_run_counts(summary), table_contents(settings.warehouse),
+                            ledger(settings), articles(settings)))  # fmt: skip
+        for size, r in zip(warehouses, results, strict=True):
+            for part, mine, first in zip(
+                ("counts", "tables", "ledger", "articles"), r, results[0], strict=True
+            ):
+                assert mine == first, (size, part)
+        return results[0]
+
+    # Cold: A three times (the middle one newest), B once, C twice with the same date.
+    write_doc(src, "a1.md", A, "a old", when="2021-01-01T00:00:00Z", images=2)
+    write_doc(src, "a2.md", A, "a newest", when="2021-02-01T00:00:00Z", images=1)
+    write_doc(src, "a3.md", A, "a middle", when="2021-01-15T00:00:00Z", images=3)
+    write_doc(src, "b1.md", B, "b", images=1)
+    write_doc(src, "c1.md", C, "c one", topics=("AI", "Chips"))
+    write_doc(src, "c2.md", C, "c two", topics=("Chips",))
+    run_counts, _, files, rows = step()
+    assert run_counts[:3] == (3, 0, 3)
+    assert run_counts[6] == {"provider": 1, "article": 3, "related": 0, "image": 2, "topic": 2,
+                             "article_topic": 4 if rows[2][1] == "c one" else 3}  # fmt: skip
+    assert run_counts[7] == {t: 0 for t in run_counts[7]}  # nothing existed: nothing updated
+    assert rows[0] == (A, "a newest", "a2.md", False, 1)
+    assert (files["a1.md"], files["a2.md"], files["a3.md"]) == (
+        "superseded",
+        "loaded",
+        "superseded",
+    )
+
+    # The winner goes back in time (a3 takes over), B gets a newer copy, C's winner is deleted.
+    write_doc(src, "a2.md", A, "a backdated", when="2020-01-01T00:00:00Z", images=1)
+    write_doc(src, "b2.md", B, "b newer", when="2021-03-01T00:00:00Z", images=2)
+    c_winner = "c1.md" if rows[2][2] == "c1.md" else "c2.md"
+    (src / c_winner).unlink()
+    run_counts, _, files, rows = step()
+    assert [r[:3] for r in rows] == [(A, "a middle", "a3.md"), (B, "b newer", "b2.md"),
+                                     (C, rows[2][1], "c2.md" if c_winner == "c1.md" else "c1.md")]  # fmt: skip
+    assert files["a3.md"] == "loaded" and files["b1.md"] == "superseded"
+
+    # Nothing changed: nothing is read, every warehouse stays as it was.
+    run_counts, *_ = step()
+    assert run_counts[:3] == (0, 3, 3)
