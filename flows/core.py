@@ -27,7 +27,13 @@ from flows.ledger import Plan, plan_run
 from flows.models import ModelResult, build_in_order
 from flows.records import StageFailed
 from flows.settings import Settings
-from flows.staging import ChunkSummary, read_group, select_documents, stage_files
+from flows.staging import (
+    ChunkSummary,
+    concat_batches,
+    read_group,
+    select_documents,
+    stage_files,
+)
 from flows.warehouse import WarehouseFiles, files_for, prepare_working, publish, writer_lock
 
 T = TypeVar("T")
@@ -239,8 +245,14 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
             groups.append(group)
             busy += time.perf_counter() - started
         started = time.perf_counter()
-        for batch, docs in load_mod.finish_stream(conn).items():
-            tables = select_documents(read_group(groups[batch]), docs)
+        deferred = load_mod.finish_stream(conn)
+        if deferred:  # one transaction for all of them
+            tables = concat_batches(
+                [
+                    select_documents(read_group(groups[batch]), docs)
+                    for batch, docs in deferred.items()
+                ]
+            )
             total.add(load_mod.load_batch(conn, tables, run_id, CONTRACT_VERSION))
         retired = load_mod.reconcile(
             conn,
@@ -416,9 +428,14 @@ def run_ingest(
             "max_file_bytes": settings.max_file_bytes, "full_refresh": settings.full_refresh,
             "prune": settings.prune,
         }  # fmt: skip
+        started = time.perf_counter()
         run_stage("begin", begin_run, work, run_id, flow_run_id, files, parameters)
+        summary.seconds["begin"] = time.perf_counter() - started
         _run_stages(work, summary, files.staging / run_id, run_stage, on_data_tests)
+        started = time.perf_counter()
         run_stage("publish", publish, files)
+        # after etl.run was written: in the returned summary only
+        summary.seconds["publish"] = time.perf_counter() - started
         summary.published = True
     return summary
 
@@ -492,7 +509,9 @@ def _run_stages(
         raise StageFailed("run", summary.error) from exc
     finally:
         shutil.rmtree(staging_dir, ignore_errors=True)
+        started = time.perf_counter()
         run_stage("finish", finish, work, summary)
+        summary.seconds["finish"] = time.perf_counter() - started
 
 
 class _Timer:

@@ -33,7 +33,7 @@ class Settings:
     prune: bool = False
     lock_timeout: float = 30.0
     checkpoint_mb: int = 128
-    duckdb_memory_mb: int = 384
+    duckdb_memory_mb: int = 256
     # Parse on a Dask cluster (``tcp://host:8786``, or ``local`` for a LocalCluster of
     # ``workers`` processes) through Prefect's DaskTaskRunner; None: local worker processes.
     dask_address: str | None = None

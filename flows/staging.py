@@ -285,9 +285,13 @@ def read_batch(batch_dir: Path | str) -> dict[str, pa.Table]:
 
 
 def read_group(batch_dirs: Sequence[Path | str]) -> dict[str, pa.Table]:
-    """Several staged batches as one (memory-mapped, not copied), ``doc_index`` renumbered so it
-    stays unique across them: the load merges a group in one transaction."""
-    parts = [read_batch(d) for d in batch_dirs]
+    """Several staged batches as one (memory-mapped, not copied): the load merges a group in
+    one transaction."""
+    return concat_batches([read_batch(d) for d in batch_dirs])
+
+
+def concat_batches(parts: Sequence[dict[str, pa.Table]]) -> dict[str, pa.Table]:
+    """Staged batches as one, ``doc_index`` renumbered so it stays unique across them."""
     if len(parts) == 1:
         return parts[0]
     tables: dict[str, list[pa.Table]] = {name: [] for name in SCHEMAS}
@@ -298,8 +302,11 @@ def read_group(batch_dirs: Sequence[Path | str]) -> dict[str, pa.Table]:
                 shifted = pc.add(table["doc_index"], pa.scalar(offset, I32))
                 table = table.set_column(0, "doc_index", shifted)
             tables[name].append(table)
-        # doc_index counts the documents of a batch (a file yields at most one)
-        offset += part["file"].num_rows
+        offset += 1 + max(
+            (pc.max(t["doc_index"]).as_py() or 0 for t in part.values() if t.num_rows
+             and "doc_index" in t.column_names),
+            default=0,
+        )  # fmt: skip
     return {name: pa.concat_tables(chunks) for name, chunks in tables.items()}
 
 

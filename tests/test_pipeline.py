@@ -34,6 +34,9 @@ def test_ingest_flow_matches_the_core_and_publishes_artifacts(
     assert summary["status"] == "success"
     assert (summary["files_seen"], summary["files_loaded"], summary["files_rejected"]) == (10, 4, 4)
     assert set(summary["seconds"]) == {
+        "begin",
+        "finish",
+        "publish",
         "discover",
         "plan",
         "extract",
