@@ -99,7 +99,10 @@ def read_file(path: str, max_bytes: int) -> tuple[bytes, int, int] | Rejection:
         if info.st_size > max_bytes:
             return _too_large(path, max_bytes)
         with open(path, "rb") as handle:
-            raw = handle.read(max_bytes + 1)
+            # Sized by stat: asking for max_bytes allocates (and frees) megabytes per file.
+            raw = handle.read(info.st_size + 1)
+            if len(raw) > info.st_size:  # it grew since stat: read on, up to the limit
+                raw += handle.read(max_bytes + 1 - len(raw))
     except OSError as exc:
         return Rejection(
             path, STAGE, f"could not read file: {exc.strerror or exc}", kind="unreadable"
