@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flows import __version__, bench, cli_analysis, cli_ops
+from flows.cli_args import add_dask_address as _add_dask_address
 from flows.cli_args import add_warehouse as _add_warehouse
 from flows.cli_args import ingest_settings
 from flows.cli_args import positive_int as _positive
@@ -29,6 +30,7 @@ examples:
   newsflow run                                   # seeds/articles -> warehouse/news.duckdb
   newsflow run --source path/to/articles --warehouse out/x.duckdb
   newsflow run --no-prefect --strict             # plain Python, exit 1 if anything is rejected
+  newsflow run --dask-address tcp://host:8786    # parse on a Dask cluster (README: Scale-out)
 """
 
 
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the same stages as plain Python, without a Prefect flow run (quick checks)",
     )
+    _add_dask_address(run)
     run.add_argument("--top", type=int, default=10, help="rows of quality_by_provider to print")
     run.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     run.set_defaults(handler=cmd_run)
@@ -128,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = ingest_settings(args, strict=args.strict)
     started = time.perf_counter()
+    if args.no_prefect and settings.dask_address:
+        print(
+            "newsflow: error: --dask-address (or NEWSFLOW_DASK_ADDRESS) runs the parse stage as "
+            "Prefect tasks on the cluster; it cannot be combined with --no-prefect",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.no_prefect:
         from flows.core import run_ingest
 
@@ -147,6 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             full_refresh=settings.full_refresh,
             prune=settings.prune,
             lock_timeout=settings.lock_timeout,
+            dask_address=settings.dask_address,
         )
     if not args.quiet:
         print_summary(summary, time.perf_counter() - started)

@@ -45,6 +45,16 @@ def add_warehouse(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_dask_address(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dask-address",
+        metavar="ADDRESS",
+        help="parse on a Dask cluster: its scheduler (tcp://host:8786), or 'local' for a "
+        "temporary cluster of --workers processes; the load stays in this process; needs the "
+        "dask extra and Prefect (or NEWSFLOW_DASK_ADDRESS)",
+    )
+
+
 def ingest_settings(args: argparse.Namespace, **extra: Any) -> Settings:
     """Settings from the ingest options shared by ``run`` and ``serve``."""
     return load_settings(
@@ -56,5 +66,6 @@ def ingest_settings(args: argparse.Namespace, **extra: Any) -> Settings:
         full_refresh=args.full_refresh or None,
         prune=args.prune or None,
         lock_timeout=args.lock_timeout,
+        dask_address=args.dask_address,
         **extra,
     )

@@ -17,6 +17,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
+from flows.cli_args import add_dask_address as _add_dask_address
 from flows.cli_args import add_warehouse as _add_warehouse
 from flows.cli_args import count_int as _count
 from flows.cli_args import ingest_settings
@@ -122,6 +123,7 @@ def register(commands: Any) -> None:
         "--lock-timeout", type=float, metavar="SECONDS",
         help="each attempt waits this long for another run on the warehouse (default 30)",
     )  # fmt: skip
+    _add_dask_address(serve)
     serve.set_defaults(handler=cmd_serve)
 
     status = commands.add_parser(

@@ -64,6 +64,12 @@ class Extraction:
             self.seconds = time.perf_counter() - self.started
             yield chunk
 
+    def close(self) -> None:
+        """Stop the workers early (nothing happens when every batch was consumed)."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
 
 @dataclass
 class RunSummary:
@@ -263,6 +269,7 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
         )
         busy += time.perf_counter() - started
     finally:
+        extracted.close()  # a failed load stops the workers (or the Dask cluster) now
         conn.close()
     return LoadResult(total, retired, busy)
 
@@ -426,7 +433,7 @@ def run_ingest(
             "sources": [str(s) for s in settings.sources], "warehouse": str(settings.warehouse),
             "workers": settings.workers, "batch_size": settings.batch_size,
             "max_file_bytes": settings.max_file_bytes, "full_refresh": settings.full_refresh,
-            "prune": settings.prune,
+            "prune": settings.prune, "dask_address": settings.dask_address,
         }  # fmt: skip
         started = time.perf_counter()
         run_stage("begin", begin_run, work, run_id, flow_run_id, files, parameters)

@@ -1,9 +1,9 @@
 """Prefect shell: the ``ingest`` flow, one task per stage of :func:`flows.core.run_ingest`, and
 the deployment that ``newsflow serve`` serves.
 
-This is the only module that imports Prefect. The stage logic lives in the core; here each stage
-is wrapped in a task, the busy-warehouse stage (``lock``) gets retries with backoff, and the run is
-published as artifacts.
+This is the only module that imports Prefect (besides ``flows.scaleout``, used only from here).
+The stage logic lives in the core; here each stage is wrapped in a task, the busy-warehouse stage
+(``lock``) gets retries with backoff, and the run is published as artifacts.
 """
 
 from __future__ import annotations

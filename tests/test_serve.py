@@ -49,6 +49,7 @@ def test_deployment_has_the_schedule_parameters_and_limit(harness: None, tmp_pat
         "lock_timeout": 30.0,
         "strict": True,
         "lock_retries": 3,
+        "dask_address": None,
     }
     by_cron = build_deployment(
         parameters, name="every-15-min", cron="*/15 * * * *", timezone="Europe/Paris"
