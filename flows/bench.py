@@ -88,9 +88,10 @@ def measure_run(args: list[str]) -> dict[str, Any]:
         " workers=s.workers, batch_size=s.batch_size)\n"
         "wall = time.perf_counter() - t\n"
         "me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "cpu = resource.getrusage(resource.RUSAGE_SELF)\n"
         "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
         "print('BENCH ' + json.dumps({'wall': wall, 'rss_main_mb': me, 'rss_worker_mb': kids,"
-        " 'summary': summary}, default=str))\n"
+        " 'cpu_main_s': cpu.ru_utime + cpu.ru_stime, 'summary': summary}, default=str))\n"
     )
     from flows.cli_ops import prefect_defaults
 
