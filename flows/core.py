@@ -158,6 +158,14 @@ class RunSummary:
 # -- stages -----------------------------------------------------------------------------------
 
 
+def _connect(settings: Settings, read_only: bool = False) -> Any:
+    """A connection within the run's DuckDB memory budget (models and data tests too: their
+    joins and aggregations would otherwise grow with the warehouse)."""
+    conn = load_mod.connect(settings.warehouse, read_only=read_only)
+    conn.execute(f"set memory_limit = '{settings.duckdb_memory_mb}MB'")
+    return conn
+
+
 def hold_writer_lock(files: WarehouseFiles, run_id: str, timeout: float) -> ExitStack:
     """Stage ``lock``: take the single-writer lock and return it held; closing it releases it.
 
@@ -178,7 +186,7 @@ def begin_run(
 ) -> None:
     """Prepare the working copy (``settings.warehouse`` is it) and open the run's row."""
     prepare_working(files, settings.full_refresh)
-    conn = load_mod.connect(settings.warehouse)
+    conn = _connect(settings)
     try:
         load_mod.ensure_schema(conn, settings.sql_dir)
         sources = [str(s) for s in settings.sources]
@@ -193,7 +201,7 @@ def discover(settings: Settings) -> Discovery:
 
 def plan(settings: Settings, found: Discovery) -> Plan:
     """Compare the files with the ledger: what to read, what to skip, what was deleted."""
-    conn = load_mod.connect(settings.warehouse)
+    conn = _connect(settings)
     try:
         sources = [str(s) for s in settings.sources]
         return plan_run(conn, found, sources, CONTRACT_VERSION)
@@ -236,12 +244,11 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
     deletions. See :mod:`flows.load` for what is loaded early and what waits."""
     total = load_mod.BatchResult()
     busy = 0.0
-    conn = load_mod.connect(settings.warehouse)
+    conn = _connect(settings)
     try:
         # Fewer, larger checkpoints, within a memory budget so the writer stays flat however
         # large the corpus.
         conn.execute(f"set checkpoint_threshold = '{settings.checkpoint_mb}MB'")
-        conn.execute(f"set memory_limit = '{settings.duckdb_memory_mb}MB'")
         load_mod.begin_stream(conn, planned.deleted)
         groups: list[list[str]] = []
         for group in _groups(extracted, settings.batch_size):
@@ -299,7 +306,7 @@ def build_models(
     builds). A failing model skips only the models that read it.
     """
     started = time.perf_counter()
-    conn = load_mod.connect(settings.warehouse)
+    conn = _connect(settings)
     try:
         plan, dropped = run_stage(
             "models", models_mod.plan_models, conn, settings.sql_dir / "models", select
@@ -330,7 +337,7 @@ def check_data(
     settings: Settings, select: list[str] | None = None, read_only: bool = False
 ) -> CheckResult:
     """Run the data tests (sql/**/*.yml and sql/tests) against the warehouse."""
-    conn = load_mod.connect(settings.warehouse, read_only=read_only)
+    conn = _connect(settings, read_only=read_only)
     try:
         return datatests.run_data_tests(conn, settings.sql_dir, select)
     finally:
@@ -339,7 +346,7 @@ def check_data(
 
 def finish(settings: Settings, summary: RunSummary) -> RunSummary:
     """Record the run in ``etl.run``; fill in table sizes, rejections and drift."""
-    conn = load_mod.connect(settings.warehouse)
+    conn = _connect(settings)
     try:
         load_mod.forget_missing_rejections(conn)
         summary.table_rows = load_mod.table_rows(conn)
