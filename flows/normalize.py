@@ -70,8 +70,13 @@ def canonical_url(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     url = value.strip()
-    if _ALREADY_CANONICAL.match(url):  # the common case, same result as the general path below
+    if _ALREADY_CANONICAL.match(url):  # the common case: split_canonical would return it as is
         return url
+    return split_canonical(url)
+
+
+def split_canonical(url: str) -> str:
+    """Scheme and host lowercased, fragment dropped (the general path of canonical_url)."""
     try:
         parts = urlsplit(url)
     except ValueError:

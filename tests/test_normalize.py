@@ -19,6 +19,7 @@ from flows.normalize import (
     make_id,
     normalize_document,
     snake_case,
+    split_canonical,
     to_bool,
     to_int,
     to_timestamp,
@@ -213,20 +214,6 @@ def test_any_mapping_gives_rows_or_a_rejection(data: dict) -> None:
         assert len({t["topic_id"] for t in result.topics}) == len(result.topics)
 
 
-def _canonical_by_urlsplit(value: str) -> str:
-    """canonical_url's general path, for comparing with its already-canonical shortcut."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    url = value.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not parts.scheme or not parts.netloc:
-        return url
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
-
-
 _URL_PIECES = st.sampled_from(
     [*"aZ09:/?#.-+_ \t%&=é[]@", "http://", "https://", "HTTP://", "//", "www.", "?q=1"]
 )
@@ -236,4 +223,4 @@ _URL_PIECES = st.sampled_from(
 @given(st.lists(_URL_PIECES, max_size=12).map("".join))
 def test_canonical_url_shortcut_agrees_with_urlsplit(url: str) -> None:
     if url.strip():
-        assert canonical_url(url) == _canonical_by_urlsplit(url)
+        assert canonical_url(url) == split_canonical(url.strip())
