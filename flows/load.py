@@ -271,22 +271,24 @@ def prepare_run(
     """Register the whole run's parsed copies (article_id, published_at, sha256, path) and the
     deleted paths, and pick the run's best copy of each canonical URL (every batch is then
     decided by :func:`load_batch`)."""
+    _start_run(conn, deleted)
     conn.register("_candidates_arrow", candidates)
     try:
-        conn.execute("drop table if exists _run_candidates")
-        conn.execute(_CANDIDATES)
         conn.execute(
             "insert into _run_candidates select article_id, published_at, source_sha256, "
             "source_path, null, null, true from _candidates_arrow"
         )
     finally:
         conn.unregister("_candidates_arrow")
-    conn.execute(_TOUCHED)
-    _register_deleted(conn, deleted)
     _decide_winners(conn)
 
 
-def _register_deleted(conn: duckdb.DuckDBPyConnection, deleted: Sequence[str]) -> None:
+def _start_run(conn: duckdb.DuckDBPyConnection, deleted: Sequence[str]) -> None:
+    """The run's bookkeeping tables: no candidates yet, the provider and topic keys before the
+    run, and the paths found deleted."""
+    conn.execute("drop table if exists _run_candidates")
+    conn.execute(_CANDIDATES)
+    conn.execute(_TOUCHED)
     conn.register("_deleted_arrow", pa.table({"path": pa.array(list(deleted), pa.string())}))
     try:
         conn.execute("create or replace temp table _deleted as from _deleted_arrow")
@@ -338,10 +340,7 @@ def begin_stream(conn: duckdb.DuckDBPyConnection, deleted: Sequence[str]) -> Non
     conn.execute(
         "create or replace temp table _existing as select distinct article_id from article"
     )
-    conn.execute("drop table if exists _run_candidates")
-    conn.execute(_CANDIDATES)
-    conn.execute(_TOUCHED)
-    _register_deleted(conn, deleted)
+    _start_run(conn, deleted)
 
 
 def finish_stream(conn: duckdb.DuckDBPyConnection) -> dict[int, list[int]]:

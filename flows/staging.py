@@ -327,17 +327,6 @@ def select_documents(
     return picked
 
 
-_CANDIDATE_COLUMNS = ["article_id", "published_at", "source_sha256", "source_path"]
-
-
-def read_candidates(batch_dir: Path | str | None) -> pa.Table:
-    """The key columns of a staged batch's articles (an empty table for None)."""
-    if batch_dir is None:
-        return SCHEMAS["article"].empty_table().select(_CANDIDATE_COLUMNS)
-    with pa.memory_map(str(Path(batch_dir) / "article.arrow"), "r") as source:
-        return pa.ipc.open_file(source).read_all().select(_CANDIDATE_COLUMNS)
-
-
 def _die_with_parent() -> None:
     """Worker initializer: on Linux, ask the kernel to end this worker if the run is killed
     (``kill -9`` gives the run no chance to stop its pool)."""
