@@ -28,6 +28,7 @@ from flows.models import ModelResult, build_in_order
 from flows.records import StageFailed
 from flows.settings import Settings
 from flows.staging import (
+    CHUNK_FILES,
     ChunkSummary,
     concat_batches,
     read_group,
@@ -251,7 +252,8 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
         conn.execute(f"set checkpoint_threshold = '{settings.checkpoint_mb}MB'")
         load_mod.begin_stream(conn, planned.deleted)
         groups: list[list[str]] = []
-        for group in _groups(extracted, settings.batch_size):
+        in_flight = settings.workers * min(settings.batch_size, CHUNK_FILES)
+        for group in _groups(extracted, settings.batch_size, len(planned.work), in_flight):
             started = time.perf_counter()
             tables = read_group(group)
             total.add(load_mod.load_new_batch(conn, tables, run_id, CONTRACT_VERSION, len(groups)))
@@ -281,16 +283,24 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
     return LoadResult(total, retired, busy)
 
 
-def _groups(chunks: Iterable[ChunkSummary], batch_size: int) -> Iterator[list[str]]:
+def _groups(
+    chunks: Iterable[ChunkSummary], batch_size: int, total: int = 0, last: int = 0
+) -> Iterator[list[str]]:
     """Consecutive staged batches of about ``batch_size`` files, as they arrive: one load
     transaction each (fewer, larger transactions write far less: DuckDB compresses and writes
-    per commit)."""
+    per commit).
+
+    Of ``total`` files, the last ``last`` (the chunks the workers parse side by side at the
+    end) make a group of their own: the group before them loads while they are parsed, and
+    what is left to load once the workers are done is small.
+    """
     group: list[str] = []
-    files = 0
+    files = seen = 0
     for chunk in chunks:
         group.append(chunk.batch_dir)
         files += chunk.files
-        if files >= batch_size:
+        seen += chunk.files
+        if files >= batch_size or 0 < total - seen <= last < total - seen + files:
             yield group
             group, files = [], 0
     if group:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -170,3 +171,33 @@ def test_contract_prints_the_declared_table(tmp_path: Path) -> None:
 
     proc = run_cli("contract", cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (0, render_markdown())
+
+
+def test_bench_prints_and_writes_its_figures(tmp_path: Path) -> None:
+    """The figures' wiring, not their values: tests never assert timings."""
+    proc = run_cli(
+        "bench", "--docs", "1000", "--workers", "2", "--batch-size", "250",
+        "--corpus", "corpus", "--json", "b.json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for label in ("generating 1000 documents", "parse-only limit (CSafeLoader, 2 processes)",
+                  "cold run, 1000 documents", "CPU per document: parse-only",
+                  "peak RSS: run process", "re-run, nothing changed"):  # fmt: skip
+        assert label in proc.stdout, proc.stdout
+    figures = json.loads((tmp_path / "b.json").read_text())
+    cold, rerun, cpu = figures["cold"], figures["rerun"], figures["cpu"]
+    assert figures["docs"] == 1000
+    # document 997 re-crawls an earlier URL with a later date: the earlier file is superseded
+    assert (cold["files_loaded"], cold["files_superseded"]) == (999, 1)
+    assert rerun["files_loaded"] == 0 and rerun["files_unchanged"] == cold["files_loaded"]
+    assert cold["ratio"] == pytest.approx(cold["docs_per_s"] / figures["parse_only_docs_per_s"])
+    run_us = cpu["workers_us_per_doc"] + cpu["run_process_us_per_doc"]
+    assert cpu["ceiling"] == pytest.approx(cpu["parse_only_us_per_doc"] / run_us)
+    assert min(cpu.values()) > 0  # 4 chunks of 250 files: the workers parsed them
+    assert set(cold["seconds"]) >= {"discover", "plan", "extract", "load", "models", "publish"}
+    # the corpus is kept and reused when it has --docs files
+    again = run_cli("bench", "--docs", "1000", "--workers", "1", "--corpus", "corpus", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "generating" not in again.stdout
+    assert "parse-only limit (CSafeLoader, 1 processes)" in again.stdout

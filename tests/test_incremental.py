@@ -277,3 +277,25 @@ def test_streaming_load_matches_the_whole_run_decision_at_any_batch_size(
     # Nothing changed: nothing is read, every warehouse stays as it was.
     run_counts, *_ = step()
     assert run_counts[:3] == (0, 3, 3)
+
+
+def test_groups_cut_before_the_last_chunks_in_flight() -> None:
+    """Groups of about batch_size files as chunks arrive; the chunks the workers parse side by
+    side at the end form the last group, so little is left to load once they are done."""
+    from flows.staging import ChunkSummary
+
+    chunks = [ChunkSummary(f"b{i}", 1000, 1000, 0, 0) for i in range(25)]
+    sizes = [len(g) for g in core._groups(chunks, 10_000, total=25_000, last=2_000)]
+    assert sizes == [10, 10, 3, 2]
+    assert [len(g) for g in core._groups(chunks, 10_000)] == [10, 10, 5]
+    # a run smaller than what is in flight is one group; the boundary is cut once
+    assert [len(g) for g in core._groups(chunks[:2], 10_000, total=2_000, last=2_000)] == [2]
+    assert [len(g) for g in core._groups(chunks[:3], 10_000, total=3_000, last=2_000)] == [1, 2]
+    uneven = [ChunkSummary(f"c{i}", n, n, 0, 0) for i, n in enumerate([700, 700, 400, 300, 300])]
+    assert [g for g in core._groups(uneven, 1_000, total=2_400, last=600)] == [
+        ["c0", "c1"], ["c2"], ["c3", "c4"]
+    ]  # fmt: skip
+    # cut once, at the first chunk that leaves no more than the last files to come
+    assert [g for g in core._groups(uneven[1:], 1_000, total=1_700, last=1_000)] == [
+        ["c1"], ["c2", "c3", "c4"]
+    ]  # fmt: skip
