@@ -349,7 +349,7 @@ def check_data(
     """Run the data tests (sql/**/*.yml and sql/tests) against the warehouse."""
     conn = _connect(settings, read_only=read_only)
     try:
-        return datatests.run_data_tests(conn, settings.sql_dir, select)
+        return datatests.run_data_tests(conn, settings.sql_dir, select, threads=settings.workers)
     finally:
         conn.close()
 

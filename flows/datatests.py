@@ -10,9 +10,11 @@ singular tests are SQL files. Severity ``error`` (the default) fails a run, ``wa
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import re
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -395,13 +397,40 @@ def select_tests(tests: list[DataTest], select: Iterable[str] | None) -> list[Da
 
 
 def run_data_tests(
-    conn: duckdb.DuckDBPyConnection, sql_dir: Path, select: Iterable[str] | None = None
+    conn: duckdb.DuckDBPyConnection,
+    sql_dir: Path,
+    select: Iterable[str] | None = None,
+    threads: int = 1,
 ) -> CheckResult:
-    """Run every (selected) data test; a test whose query fails counts as an error."""
+    """Run every (selected) data test; a test whose query fails counts as an error.
+
+    With ``threads`` > 1 the tests run side by side on that many cursors of ``conn`` (they only
+    read): most are small queries that leave cores idle on their own. Results keep the order.
+    """
     started = time.perf_counter()
     result = CheckResult()
-    for test in select_tests(collect_tests(conn, sql_dir), select):
-        result.results.append(run_data_test(conn, test))
+    tests = select_tests(collect_tests(conn, sql_dir), select)
+    if threads <= 1 or len(tests) <= 1:
+        result.results = [run_data_test(conn, test) for test in tests]
+    else:
+        cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        opened = [conn.cursor() for _ in range(threads)]
+        for cursor in opened:
+            cursors.put(cursor)
+
+        def run(test: DataTest) -> DataTestResult:
+            cursor = cursors.get()
+            try:
+                return run_data_test(cursor, test)
+            finally:
+                cursors.put(cursor)
+
+        try:
+            with ThreadPoolExecutor(threads, thread_name_prefix="data-test") as pool:
+                result.results = list(pool.map(run, tests))
+        finally:
+            for cursor in opened:
+                cursor.close()
     result.seconds = time.perf_counter() - started
     return result
 

@@ -84,9 +84,11 @@ def things(memdb: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return memdb
 
 
+@pytest.mark.parametrize("threads", [1, 3])
 def test_each_generic_rule_returns_the_offending_rows(
-    things: duckdb.DuckDBPyConnection, tmp_path: Path
+    things: duckdb.DuckDBPyConnection, tmp_path: Path, threads: int
 ) -> None:
+    """The same results in the same order whether the tests run one by one or side by side."""
     singular = {
         "odd_things": "-- odd_things: thing ids are even\nselect thing_id from thing "
         "where thing_id % 2 = 1",
@@ -94,7 +96,7 @@ def test_each_generic_rule_returns_the_offending_rows(
         "broken": "-- broken: cannot run\nselect no_such_column from thing",
     }
     sql = make_sql_dir(tmp_path, THINGS_YML, singular)
-    result = run_data_tests(things, sql)
+    result = run_data_tests(things, sql, threads=threads)
     got = {r.name: (r.outcome, r.failures, r.rows) for r in result.results}
     assert list(got) == [
         "unique_thing_parent_id_kind", "unique_thing_thing_id", "not_null_thing_thing_id",
