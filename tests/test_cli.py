@@ -192,6 +192,9 @@ def test_bench_prints_and_writes_its_figures(tmp_path: Path) -> None:
     assert (cold["files_loaded"], cold["files_superseded"]) == (999, 1)
     assert rerun["files_loaded"] == 0 and rerun["files_unchanged"] == cold["files_loaded"]
     assert cold["ratio"] == pytest.approx(cold["docs_per_s"] / figures["parse_only_docs_per_s"])
+    before, after = figures["parse_only_before_after"]  # the limit brackets the cold run
+    assert figures["parse_only_docs_per_s"] == pytest.approx(2 / (1 / before + 1 / after))
+    assert "parse-only limit, after the cold run" in proc.stdout
     run_us = cpu["workers_us_per_doc"] + cpu["run_process_us_per_doc"]
     assert cpu["ceiling"] == pytest.approx(cpu["parse_only_us_per_doc"] / run_us)
     assert min(cpu.values()) > 0  # 4 chunks of 250 files: the workers parsed them
