@@ -28,8 +28,8 @@ from flows.models import ModelResult, build_in_order
 from flows.records import StageFailed
 from flows.settings import Settings
 from flows.staging import (
-    CHUNK_FILES,
     ChunkSummary,
+    chunk_files,
     concat_batches,
     read_group,
     select_documents,
@@ -252,7 +252,7 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
         conn.execute(f"set checkpoint_threshold = '{settings.checkpoint_mb}MB'")
         load_mod.begin_stream(conn, planned.deleted)
         groups: list[list[str]] = []
-        in_flight = settings.workers * min(settings.batch_size, CHUNK_FILES)
+        in_flight = settings.workers * chunk_files(settings.batch_size)
         for group in _groups(extracted, settings.batch_size, len(planned.work), in_flight):
             started = time.perf_counter()
             tables = read_group(group)

@@ -30,8 +30,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.records import StageFailed
 from flows.staging import (
-    CHUNK_FILES,
     ChunkSummary,
+    chunk_files,
     chunk_tables,
     chunked,
     summarize,
@@ -161,7 +161,7 @@ def stage_files_dask(
     Yields each batch's summary in input order as soon as it is written to
     ``staging_dir/batch-NNNNNN``.
     """
-    chunks = list(chunked(paths, min(batch_size, CHUNK_FILES)))
+    chunks = list(chunked(paths, chunk_files(batch_size)))
     if not chunks:
         return
     with ExitStack() as stack:

@@ -340,6 +340,11 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
+def chunk_files(batch_size: int) -> int:
+    """Files per worker chunk: ``CHUNK_FILES``, or fewer when a load batch is smaller."""
+    return min(batch_size, CHUNK_FILES)
+
+
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -355,7 +360,7 @@ def stage_files(
 ) -> Iterator[ChunkSummary]:
     """Process all files in chunks of at most ``CHUNK_FILES`` (and ``batch_size``) files, on
     ``workers`` processes, in input order."""
-    chunks = list(chunked(paths, min(batch_size, CHUNK_FILES)))
+    chunks = list(chunked(paths, chunk_files(batch_size)))
     dirs = [str(staging_dir / f"batch-{i:06d}") for i in range(len(chunks))]
     if workers <= 1 or len(chunks) <= 1:
         for chunk, batch_dir in zip(chunks, dirs, strict=True):
