@@ -5,13 +5,23 @@ of two duplicate keys and will happily build a structure whose alias expansion (
 or recursion makes any later JSON/Arrow serialization explode. ``load_front_matter`` composes
 nodes with libyaml and builds Python objects in one pass that applies the checks as it goes, in
 time linear in the number of distinct nodes (an alias counts at its full expanded size).
+
+Parsing is the most expensive step of a run, so ``load_front_matter`` first tries yaml-rs (a Rust
+parser that builds plain dicts, lists and scalars and never constructs objects from tags), about
+four times faster than libyaml plus the Python pass. Its results are kept only where they are
+provably PyYAML's: yaml-rs reads YAML 1.2 and PyYAML reads YAML 1.1 (``yes``, ``017``, ``1e3``,
+``12:30`` differ), so any document with a feature where the two can differ, or whose values
+could have come from such a token, goes the PyYAML way, which also reports every error with its
+line and column. See ``fast_load`` for the rules; a differential property test holds them.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
+import yaml_rs
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -250,6 +260,12 @@ def _children(node: Node) -> list[Node]:
 
 
 def load_front_matter(text: str) -> Any:
+    """Parse YAML text: the same value, or the same error, as :func:`strict_load`; faster."""
+    data = fast_load(text)
+    return strict_load(text) if data is FALLBACK else data
+
+
+def strict_load(text: str) -> Any:
     """Parse YAML text with :class:`StrictSafeLoader`."""
     loader = StrictSafeLoader(text)
     try:
@@ -261,3 +277,170 @@ def load_front_matter(text: str) -> Any:
 StrictSafeLoader.add_constructor(
     "tag:yaml.org,2002:timestamp", StrictSafeLoader.construct_yaml_timestamp
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast path: yaml-rs, kept only where its result is provably PyYAML's.
+
+FALLBACK: Any = object()
+"""What :func:`fast_load` returns when a document must be parsed by PyYAML."""
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+# The PyYAML way at once (``_slow_text``): tags, anchors and aliases at the start of a token
+# (yaml-rs ignores unknown tags, and PyYAML's limits count an alias at its expanded size), merge
+# keys, document markers, escapes, tabs, the line breaks YAML 1.1 has and YAML 1.2 has not, a
+# byte-order mark, and the characters PyYAML's reader refuses. Each check is a substring test or
+# a regex that starts with a character class, so it runs at C speed over the text.
+_SLOW_SUBSTRINGS = ("\\", "<<", "\n---", "\n...")
+_NODE_MARK = re.compile(r"[!&*](?<![^\s\[{,][!&*])")
+# A flow collection that is not empty ([] and {} are common and read alike): the flow syntax of
+# YAML 1.2 accepts more than 1.1's (a plain scalar may start with ':' there, say).
+# A line that ends with a block scalar indicator (| or >): the two parsers chomp an empty one
+# differently.
+_BLOCK = re.compile(r"[|>][-+0-9]*[ \t]*(?:#.*)?$", re.M)
+_FLOW = re.compile(r"[\[{](?<![^ \n\[{,:][\[{])(?![\]}])")
+_NOT_PLAIN_TEXT = re.compile(
+    "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+# A whole plain token that YAML 1.1 reads as another number than 1.2, or as text: a leading zero
+# (017 is octal in 1.1, decimal in 1.2; 0o17 is text in 1.1), a leading underscore, or an
+# exponent (1e3 is text in 1.1). Whole: from a value's start (a space, line start, [ { or , before
+# it, or a quoted key's colon as in "a":017) to a line end, comment or flow separator, so that
+# "Dec 2020 05.42" in a sentence is not one.
+_END = r"(?=[ \t]*(?:$|[,\]}#]))"
+_INT_RISK = re.compile(
+    r"""(?:(?<![^ \n\[{,])|(?<=["']:))[-+]?(?:0[0-9A-Za-z_]|_)[0-9A-Za-z_.:+-]*""" + _END, re.M
+)
+_FLOAT_RISK = re.compile(
+    r"""(?:(?<![^ \n\[{,])|(?<=["']:))[-+]?[0-9._][0-9._]*[eE][0-9A-Za-z_.:+-]*""" + _END, re.M
+)
+# Python's regex engine scans a few kB in tens of microseconds, so a cheaper test goes first for
+# integers: the text's bytes mapped to classes (S: a token start; G: a sign; Z: 0; U: _; Q: a
+# quote; C: a colon; A: another letter or digit), then a search that starts at a rare class and
+# matches wherever _INT_RISK can (and more: a 0 after a signed date part, say).
+_CLASSES = bytes.maketrans(
+    b" \n[{,+-0_\"':123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    b"SSSSSGGZUQQC" + b"A" * 61,
+)
+_INT_HINT = re.compile(
+    rb"Z(?:(?<=SZ)|(?<=SGZ)|(?<=QCZ)|(?<=QCGZ))[ZUA]|U(?:(?<=SU)|(?<=SGU)|(?<=QCU)|(?<=QCGU))"
+)
+
+
+def _number_risk(text: str, ints: bool, floats: bool) -> bool:
+    """Whether a plain token in the text may be a number YAML 1.1 reads otherwise."""
+    if ints and _INT_HINT.search(text.encode().translate(_CLASSES)) and _INT_RISK.search(text):
+        return True
+    return floats and _FLOAT_RISK.search(text) is not None
+
+
+def _slow_text(text: str) -> bool:
+    if any(part in text for part in _SLOW_SUBSTRINGS) or text.startswith(("---", "...")):
+        return True
+    # str.isprintable is False for tabs, CR and every control or format character; only then
+    # is the exact (slower) character check needed.
+    if not text.replace("\n", " ").isprintable() and (
+        text.isascii() or _NOT_PLAIN_TEXT.search(text)
+    ):
+        return True
+    if ("[" in text or "{" in text) and _FLOW.search(text):
+        return True
+    if ("|" in text or ">" in text) and _BLOCK.search(text):
+        return True
+    return ("!" in text or "&" in text or "*" in text) and _NODE_MARK.search(text) is not None
+
+
+_TIMESTAMPS = StrictSafeLoader("")
+
+
+class _Check:
+    """One walk over a yaml-rs result: types, PyYAML's limits, and text that PyYAML would type."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.total = 0
+        self.ints = self.floats = False
+
+    def value(self, value: Any, depth: int) -> Any:
+        self.total += 1
+        kind = value.__class__
+        if kind is str:
+            return self.text_value(value) if value else value
+        if kind is dict:
+            if depth > MAX_DEPTH:
+                raise _Fallback
+            for key, item in value.items():
+                if key.__class__ is not str or (key and self.typed(key)) or len(key) > 1000:
+                    raise _Fallback  # PyYAML: a key that is not text, or too long a key
+                self.total += 1
+                built = self.value(item, depth + 1)
+                if built is not item:
+                    value[key] = built
+        elif kind is list:
+            if depth > MAX_DEPTH:
+                raise _Fallback
+            for index, item in enumerate(value):
+                built = self.value(item, depth + 1)
+                if built is not item:
+                    value[index] = built
+        elif kind is int:
+            self.ints = True
+        elif kind is float:
+            self.floats = True
+        elif value is not None and kind is not bool:
+            raise _Fallback
+        if self.total > MAX_EXPANDED_NODES:
+            raise _Fallback
+        return value
+
+    @staticmethod
+    def typed(text: str) -> str | None:
+        """The tag PyYAML's resolver gives this text as a plain scalar, if not str."""
+        for tag, regexp in _IMPLICIT.get(text[:1], ()):
+            if regexp.match(text):
+                return tag  # type: ignore[no-any-return]
+        return None
+
+    def text_value(self, text: str) -> Any:
+        tag = self.typed(text)
+        if tag is None:
+            return text
+        # A timestamp is typed by PyYAML when it was written plain, and stays text when quoted
+        # (block scalars never get here): it was plain if no quote precedes its date in the
+        # text. A quoted scalar that folds across lines still starts with its quote and date.
+        head = text[:10]
+        if tag != _TIMESTAMP or f'"{head}' in self.text or f"'{head}" in self.text:
+            raise _Fallback
+        try:
+            return _TIMESTAMPS.construct_yaml_timestamp(ScalarNode(_TIMESTAMP, text))
+        except (ValueError, OverflowError, yaml.YAMLError):
+            raise _Fallback from None  # e.g. 2021-02-30: PyYAML's path reports it
+
+
+def fast_load(text: str) -> Any:
+    """The value :func:`strict_load` gives ``text``, parsed by yaml-rs; or ``FALLBACK``.
+
+    Kept only when the text has none of the features where YAML 1.1 and 1.2 differ or where
+    PyYAML's checks apply (``_slow_text``); the top level is a mapping; every key is text that
+    PyYAML would not type; no text value would be typed by PyYAML (except a timestamp that was
+    provably written plain: it is built by PyYAML's own constructor); nesting and size are
+    within PyYAML's limits; and no number could have come from a token the two read differently.
+    Any yaml-rs error (a duplicate key included) falls back, so errors are always PyYAML's.
+    """
+    if _slow_text(text):
+        return FALLBACK
+    try:
+        data = yaml_rs.loads(text, parse_datetime=False)
+    except Exception:  # any parse error: PyYAML's path reports it with its line and column
+        return FALLBACK
+    if data.__class__ is not dict:
+        return FALLBACK
+    check = _Check(text)
+    try:
+        check.value(data, 1)
+    except _Fallback:
+        return FALLBACK
+    if (check.ints or check.floats) and _number_risk(text, check.ints, check.floats):
+        return FALLBACK
+    return data

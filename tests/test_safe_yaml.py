@@ -1,0 +1,194 @@
+"""The fast YAML path (yaml-rs) gives PyYAML's values, or hands the document to PyYAML.
+
+The differential property test writes documents out of the tokens YAML 1.1 and 1.2 read
+differently, in every style (plain, quoted, block, flow), and checks that whenever ``fast_load``
+keeps a result it is exactly ``strict_load``'s: same types, same values, same key order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flows.extract import split_front_matter
+from flows.safe_yaml import FALLBACK, fast_load, load_front_matter, strict_load
+from tests.conftest import CORPUS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Tokens whose meaning differs between YAML 1.1 (PyYAML) and 1.2 (yaml-rs), or that sit at the
+# edge of a resolver, and ordinary ones.
+TOKENS = [
+    "yes", "no", "on", "off", "y", "n", "Yes", "NO", "True", "TRUE", "true", "false", "~",
+    "null", "Null", "NULL", "0", "00", "017", "-017", "+017", "0o17", "0O17", "0x1F", "-0x1f",
+    "0b101", "1_000", "_1", "1_", "+12", "-0", "1:30", "190:20:30", "-1:30", "1e3", "1E3",
+    "1.5e3", "1.0e+3", "0.1e1", "1e-3", "1e400", ".5", "1.", "-.5", ".inf", "-.Inf", "+.inf",
+    ".nan", ".NaN", "1_000.5", "123456789012345678901234567890", "2024-01-02",
+    "2024-01-02T03:04:05Z", "2024-01-02 03:04:05.5 +02:00", "2024-1-2T3:4:5", "2024-01-02T03:04",
+    "2001-12-14t21:59:43.10-05:00", "2024-13-02", "2021-02-30", "2024-01-02T25:00:00Z", "=",
+    "<<", "12:30", "x", "hello world", "-x", ":x", "a#b", "a: b", "Dec 2020 05.42", "",
+]  # fmt: skip
+PLAIN_SAFE = st.sampled_from(TOKENS) | st.from_regex(r"[-+]?[0-9_.eEoxXb:]{1,8}", fullmatch=True)
+TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from("\t\\'\":#-0e\x85"),
+    max_size=12,
+)
+
+
+def _render(token: str, style: str, indent: int) -> str:
+    if style == "single":
+        return "'" + token.replace("'", "''") + "'"
+    if style == "double":
+        return json.dumps(token, ensure_ascii=False)
+    if style == "block":
+        pad = " " * (indent + 2)
+        return "|-\n" + "".join(pad + line + "\n" for line in token.split("\n")).rstrip("\n")
+    return token
+
+
+@st.composite
+def scalars(draw: st.DrawFn, indent: int) -> str:
+    token = draw(PLAIN_SAFE | TEXT)
+    return _render(token, draw(st.sampled_from(["plain", "single", "double", "block"])), indent)
+
+
+@st.composite
+def documents(draw: st.DrawFn, indent: int = 0, depth: int = 0) -> str:
+    pad = " " * indent
+    lines = []
+    for _ in range(draw(st.integers(1, 4))):
+        key = _render(draw(PLAIN_SAFE), draw(st.sampled_from(["plain", "double"])), indent)
+        shape = draw(st.sampled_from(["scalar", "scalar", "map", "list", "flow"]))
+        if shape == "map" and depth < 2:
+            lines.append(f"{pad}{key}:\n{draw(documents(indent + 2, depth + 1))}")
+        elif shape == "list":
+            items = draw(st.lists(scalars(indent + 2), min_size=1, max_size=3))
+            lines.append(f"{pad}{key}:\n" + "".join(f"{pad}  - {x}\n" for x in items))
+        elif shape == "flow":
+            items = draw(st.lists(PLAIN_SAFE, min_size=0, max_size=3))
+            lines.append(f"{pad}{key}: [{', '.join(items)}]\n")
+        else:
+            lines.append(f"{pad}{key}: {draw(scalars(indent))}\n")
+    return "".join(lines)
+
+
+def canonical(value: Any) -> Any:
+    """Types and values, exactly: True is not 1, 1 is not 1.0, nan equals nan, key order counts."""
+    if isinstance(value, dict):
+        return ("dict", [(canonical(k), canonical(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("list", [canonical(v) for v in value])
+    if isinstance(value, float) and math.isnan(value):
+        return ("float", "nan")
+    return (type(value).__name__, repr(value))
+
+
+def strict_or_error(text: str) -> Any:
+    try:
+        return canonical(strict_load(text))
+    except Exception as exc:
+        return ("error", type(exc).__name__, str(exc))
+
+
+@settings(max_examples=400, deadline=None)
+@given(documents())
+def test_a_kept_fast_result_is_exactly_pyyamls(text: str) -> None:
+    fast = fast_load(text)
+    if fast is not FALLBACK:
+        assert canonical(fast) == strict_or_error(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(documents() | TEXT.map(lambda t: f"k: {t}\n"))
+def test_load_front_matter_gives_pyyamls_value_or_error(text: str) -> None:
+    try:
+        got = canonical(load_front_matter(text))
+    except Exception as exc:
+        got = ("error", type(exc).__name__, str(exc))
+    assert got == strict_or_error(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("k: yes\n", {"k": True}),  # YAML 1.1 booleans
+        ("k: 017\n", {"k": 15}),  # 1.1 octal; 17 in 1.2
+        ("k: 0o17\n", {"k": "0o17"}),
+        ("k: 1e3\n", {"k": "1e3"}),  # 1.1 floats need a dot
+        ("k: 12:30\n", {"k": 750}),  # 1.1 sexagesimal
+        ("k: _1\n", {"k": "_1"}),
+        ('k: "2024-01-02"\n', {"k": "2024-01-02"}),  # quoted: text in PyYAML
+        ("k: |-\n  2024-01-02\n", {"k": "2024-01-02"}),  # a block scalar is text too
+        ("k: >\n", {"k": ""}),  # yaml-rs keeps a line break in an empty block scalar
+        ("k: !!binary aGVsbG8=\n", {"k": b"hello"}),
+        ("<<: {a: 1}\nb: 2\n", {"a": 1, "b": 2}),  # merge key
+        ("a: &x [1]\nb: *x\n", {"a": [1], "b": [1]}),
+        ("k:\ta\n", {"k": "a"}),
+        ("{a: 1, b: [c, d]}\n", {"a": 1, "b": ["c", "d"]}),  # flow: 1.2 accepts more
+        ("x: [:0]\n", None),
+        ('{"a":017}\n', {"a": 15}),
+        ("k: [1,017]\n", {"k": [1, 15]}),
+        ("? [a]\n: 1\n", None),  # a list as a key: PyYAML refuses it
+        ("a: 1\na: 2\n", None),  # duplicate key
+        ("k: a\x85b\n", None),  # NEL is a line break in YAML 1.1
+        ("k: a\x07b\n", None),  # PyYAML's reader refuses control characters
+        ("k: 2021-02-30\n", None),
+        ("k: " + "[" * 60 + "]" * 60 + "\n", None),  # deeper than MAX_DEPTH
+    ],
+)
+def test_where_yaml_1_1_and_1_2_differ_pyyaml_decides(text: str, expected: Any) -> None:
+    assert fast_load(text) is FALLBACK
+    if expected is None:
+        with pytest.raises(Exception):  # noqa: B017 - the same error as strict_load
+            load_front_matter(text)
+        assert strict_or_error(text)[0] == "error"
+    else:
+        assert canonical(load_front_matter(text)) == canonical(expected)
+
+
+def test_plain_timestamps_and_numbers_take_the_fast_path() -> None:
+    text = (
+        "a: 2020-12-17T17:43:00Z\nb: 2024-01-02\nc: -1\nd: 0\ne: 61\nf: true\ng: ~\n"
+        'h: "Dec 2020 05.42 EST, 1,000 people"\ni: 1.5\nj: []\nk: {}\n'
+    )
+    fast = fast_load(text)
+    assert fast == {
+        "a": dt.datetime(2020, 12, 17, 17, 43, tzinfo=dt.UTC),
+        "b": dt.date(2024, 1, 2),
+        "c": -1, "d": 0, "e": 61, "f": True, "g": None,
+        "h": "Dec 2020 05.42 EST, 1,000 people", "i": 1.5, "j": [], "k": {},
+    }  # fmt: skip
+    assert canonical(fast) == strict_or_error(text)
+
+
+def _front_matters(paths: list[Path]) -> dict[str, str]:
+    texts = {}
+    for path in paths:
+        if path.suffix in (".md", ".txt") and path.read_bytes().startswith(b"---"):
+            text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+            if "\n---" in text[3:]:
+                texts[path.name] = split_front_matter(text)[0]
+    return texts
+
+
+def test_every_seed_document_takes_the_fast_path_with_pyyamls_values() -> None:
+    texts = _front_matters(sorted((ROOT / "seeds" / "articles").rglob("*")))
+    assert len(texts) >= 49
+    for name, text in texts.items():
+        fast = fast_load(text)
+        assert fast is not FALLBACK, name
+        assert canonical(fast) == strict_or_error(text), name
+
+
+def test_fixture_documents_fall_back_only_for_tabs_and_dashes() -> None:
+    texts = _front_matters(sorted(CORPUS.iterdir()))
+    slow = sorted(name for name, text in texts.items() if fast_load(text) is FALLBACK)
+    # tab_indent: a tab; dashes_in_value: a value quoted as "2021-..." and the same date plain
+    assert slow == ["dashes_in_value.txt", "tab_indent.txt"]
