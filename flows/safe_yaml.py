@@ -294,27 +294,26 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 # a regex that starts with a character class, so it runs at C speed over the text.
 _SLOW_SUBSTRINGS = ("\\", "<<", "\n---", "\n...")
 _NODE_MARK = re.compile(r"[!&*](?<![^\s\[{,][!&*])")
-# A flow collection that is not empty ([] and {} are common and read alike): the flow syntax of
-# YAML 1.2 accepts more than 1.1's (a plain scalar may start with ':' there, say).
 # A line that ends with a block scalar indicator (| or >): the two parsers chomp an empty one
 # differently.
 _BLOCK = re.compile(r"[|>][-+0-9]*[ \t]*(?:#.*)?$", re.M)
+# A flow collection that is not empty ([] and {} are common and read alike): the flow syntax of
+# YAML 1.2 accepts more than 1.1's (a plain scalar may start with ':' there, say).
 _FLOW = re.compile(r"[\[{](?<![^ \n\[{,:][\[{])(?![\]}])")
 _NOT_PLAIN_TEXT = re.compile(
     "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
-# A whole plain token that YAML 1.1 reads as another number than 1.2, or as text: a leading zero
-# (017 is octal in 1.1, decimal in 1.2; 0o17 is text in 1.1), a leading underscore, or an
-# exponent (1e3 is text in 1.1). Whole: from a value's start (a space, line start, [ { or , before
-# it, or a quoted key's colon as in "a":017) to a line end, comment or flow separator, so that
-# "Dec 2020 05.42" in a sentence is not one.
+# A whole plain token that YAML 1.1 reads as another integer than 1.2, or as text: a leading
+# zero (017 is octal in 1.1, decimal in 1.2; 0o17 is text in 1.1) or underscore. Whole: from a
+# value's start (a space, line start, [ { or , before it, or a quoted key's colon as in "a":017)
+# to a line end, comment or flow separator, so that "Dec 2020 05.42" in a sentence is not one.
+_START = r"""(?:(?<![^ \n\[{,])|(?<=["']:))"""
 _END = r"(?=[ \t]*(?:$|[,\]}#]))"
-_INT_RISK = re.compile(
-    r"""(?:(?<![^ \n\[{,])|(?<=["']:))[-+]?(?:0[0-9A-Za-z_]|_)[0-9A-Za-z_.:+-]*""" + _END, re.M
-)
-_FLOAT_RISK = re.compile(
-    r"""(?:(?<![^ \n\[{,])|(?<=["']:))[-+]?[0-9._][0-9._]*[eE][0-9A-Za-z_.:+-]*""" + _END, re.M
-)
+_INT_RISK = re.compile(_START + r"[-+]?(?:0[0-9A-Za-z_]|_)[0-9A-Za-z_.:+-]*" + _END, re.M)
+# Any whole plain token that starts like a number: yaml-rs makes floats of some that YAML 1.1
+# reads as text (1e3, _0.), so a document with a float keeps its yaml-rs result only if PyYAML
+# reads none of these tokens as text.
+_NUMBER_TOKEN = re.compile(_START + r"([-+]?[0-9._][0-9A-Za-z_.:+-]*)" + _END, re.M)
 # Python's regex engine scans a few kB in tens of microseconds, so a cheaper test goes first for
 # integers: the text's bytes mapped to classes (S: a token start; G: a sign; Z: 0; U: _; Q: a
 # quote; C: a colon; A: another letter or digit), then a search that starts at a rare class and
@@ -332,7 +331,7 @@ def _number_risk(text: str, ints: bool, floats: bool) -> bool:
     """Whether a plain token in the text may be a number YAML 1.1 reads otherwise."""
     if ints and _INT_HINT.search(text.encode().translate(_CLASSES)) and _INT_RISK.search(text):
         return True
-    return floats and _FLOAT_RISK.search(text) is not None
+    return floats and any(_Check.typed(m[1]) is None for m in _NUMBER_TOKEN.finditer(text))
 
 
 def _slow_text(text: str) -> bool:
@@ -422,10 +421,12 @@ def fast_load(text: str) -> Any:
     """The value :func:`strict_load` gives ``text``, parsed by yaml-rs; or ``FALLBACK``.
 
     Kept only when the text has none of the features where YAML 1.1 and 1.2 differ or where
-    PyYAML's checks apply (``_slow_text``); the top level is a mapping; every key is text that
-    PyYAML would not type; no text value would be typed by PyYAML (except a timestamp that was
-    provably written plain: it is built by PyYAML's own constructor); nesting and size are
-    within PyYAML's limits; and no number could have come from a token the two read differently.
+    PyYAML's checks apply (``_slow_text``: tags, anchors, merge keys, escapes, tabs, non-empty
+    flow collections, block scalars, characters PyYAML refuses); the top level is a mapping;
+    every key is text that PyYAML would not type; no text value would be typed by PyYAML
+    (except a timestamp that was provably written plain: PyYAML's own constructor builds it);
+    nesting and size are within PyYAML's limits; and no number can have come from a token the
+    two read differently (``_number_risk``).
     Any yaml-rs error (a duplicate key included) falls back, so errors are always PyYAML's.
     """
     if _slow_text(text):
