@@ -18,6 +18,8 @@ line and column. See ``fast_load`` for the rules; a differential property test h
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -290,19 +292,50 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 # The PyYAML way at once (``_slow_text``): tags, anchors and aliases at the start of a token
 # (yaml-rs ignores unknown tags, and PyYAML's limits count an alias at its expanded size), merge
 # keys, document markers, escapes, tabs, the line breaks YAML 1.1 has and YAML 1.2 has not, a
-# byte-order mark, and the characters PyYAML's reader refuses. Each check is a substring test or
-# a regex that starts with a character class, so it runs at C speed over the text.
+# byte-order mark, characters PyYAML's reader refuses, non-empty flow collections (YAML 1.2's
+# flow syntax accepts more than 1.1's: a plain scalar may start with ':' there) and block scalars
+# (the two chomp an empty one differently). Python's regex engine scans a few kB in tens of
+# microseconds, a whole parse by yaml-rs takes 60, so these are substring searches (C speed)
+# with a look at the few hits.
 _SLOW_SUBSTRINGS = ("\\", "<<", "\n---", "\n...")
-_NODE_MARK = re.compile(r"[!&*](?<![^\s\[{,][!&*])")
-# A line that ends with a block scalar indicator (| or >): the two parsers chomp an empty one
-# differently.
-_BLOCK = re.compile(r"[|>][-+0-9]*[ \t]*(?:#.*)?$", re.M)
-# A flow collection that is not empty ([] and {} are common and read alike): the flow syntax of
-# YAML 1.2 accepts more than 1.1's (a plain scalar may start with ':' there, say).
-_FLOW = re.compile(r"[\[{](?<![^ \n\[{,:][\[{])(?![\]}])")
+_MARK_AFTER = " \n[{,:"
 _NOT_PLAIN_TEXT = re.compile(
     "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
+
+
+def _hits(text: str, char: str) -> Iterator[int]:
+    index = text.find(char)
+    while index >= 0:
+        yield index
+        index = text.find(char, index + 1)
+
+
+def _slow_text(text: str, raw: bytes) -> bool:
+    if any(part in text for part in _SLOW_SUBSTRINGS) or text.startswith(("---", "...")):
+        return True
+    if len(raw) == len(text):  # ASCII: anything but a line break and printable characters
+        if raw.translate(None, delete=_PRINTABLE_ASCII):
+            return True
+    # str.isprintable is False for tabs, CR and every control or format character; only then
+    # is the exact (slower) character check needed.
+    elif not text.replace("\n", " ").isprintable() and _NOT_PLAIN_TEXT.search(text):
+        return True
+    for char in "!&*[{":  # a tag, anchor, alias or flow collection at the start of a token
+        for index in _hits(text, char):
+            if (index == 0 or text[index - 1] in _MARK_AFTER) and (
+                char not in "[{" or text[index + 1 : index + 2] not in ("]", "}")
+            ):
+                return True
+    for char in "|>":  # a block scalar: the indicator, then only chomping, indent, a comment
+        for index in _hits(text, char):
+            end = text.find("\n", index)
+            rest = text[index + 1 : end if end >= 0 else None].lstrip("-+0123456789").strip()
+            if not rest or rest[0] == "#":
+                return True
+    return False
+
+
 # A whole plain token that YAML 1.1 reads as another integer than 1.2, or as text: a leading
 # zero (017 is octal in 1.1, decimal in 1.2; 0o17 is text in 1.1) or underscore. Whole: from a
 # value's start (a space, line start, [ { or , before it, or a quoted key's colon as in "a":017)
@@ -314,43 +347,44 @@ _INT_RISK = re.compile(_START + r"[-+]?(?:0[0-9A-Za-z_]|_)[0-9A-Za-z_.:+-]*" + _
 # reads as text (1e3, _0.), so a document with a float keeps its yaml-rs result only if PyYAML
 # reads none of these tokens as text.
 _NUMBER_TOKEN = re.compile(_START + r"([-+]?[0-9._][0-9A-Za-z_.:+-]*)" + _END, re.M)
-# Python's regex engine scans a few kB in tens of microseconds, so a cheaper test goes first for
-# integers: the text's bytes mapped to classes (S: a token start; G: a sign; Z: 0; U: _; Q: a
-# quote; C: a colon; A: another letter or digit), then a search that starts at a rare class and
-# matches wherever _INT_RISK can (and more: a 0 after a signed date part, say).
-_CLASSES = bytes.maketrans(
-    b" \n[{,+-0_\"':123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
-    b"SSSSSGGZUQQC" + b"A" * 61,
+# A cheaper test goes first for integers: the text's bytes, signs deleted, mapped to classes (S: a
+# token start; Z: 0 or _; Q: a quote; C: a colon; x: anything else) and searched for the class
+# sequences every _INT_RISK match starts with (a value is never at the text's start).
+_CLASSES = bytes(
+    b"SSSSSZZQQC"[b" \n[{,0_\"':".find(c)] if c in b" \n[{,0_\"':" else ord("x") for c in range(256)
 )
-_INT_HINT = re.compile(
-    rb"Z(?:(?<=SZ)|(?<=SGZ)|(?<=QCZ)|(?<=QCGZ))[ZUA]|U(?:(?<=SU)|(?<=SGU)|(?<=QCU)|(?<=QCGU))"
-)
+_INT_HINTS = (b"SZ", b"QCZ")
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\n"
 
 
-def _number_risk(text: str, ints: bool, floats: bool) -> bool:
-    """Whether a plain token in the text may be a number YAML 1.1 reads otherwise."""
-    if ints and _INT_HINT.search(text.encode().translate(_CLASSES)) and _INT_RISK.search(text):
-        return True
+def _number_risk(text: str, raw: bytes, ints: bool, floats: bool) -> bool:
+    """Whether a plain token in the text (``raw``: its UTF-8) may be a number YAML 1.1 reads
+    otherwise."""
+    if ints:
+        classes = raw.translate(_CLASSES, delete=b"+-")
+        if any(hint in classes for hint in _INT_HINTS) and _INT_RISK.search(text):
+            return True
     return floats and any(_Check.typed(m[1]) is None for m in _NUMBER_TOKEN.finditer(text))
 
 
-def _slow_text(text: str) -> bool:
-    if any(part in text for part in _SLOW_SUBSTRINGS) or text.startswith(("---", "...")):
-        return True
-    # str.isprintable is False for tabs, CR and every control or format character; only then
-    # is the exact (slower) character check needed.
-    if not text.replace("\n", " ").isprintable() and (
-        text.isascii() or _NOT_PLAIN_TEXT.search(text)
-    ):
-        return True
-    if ("[" in text or "{" in text) and _FLOW.search(text):
-        return True
-    if ("|" in text or ">" in text) and _BLOCK.search(text):
-        return True
-    return ("!" in text or "&" in text or "*" in text) and _NODE_MARK.search(text) is not None
-
-
 _TIMESTAMPS = StrictSafeLoader("")
+
+
+def _widest(patterns: list[tuple[str, re.Pattern[str]]]) -> int:
+    """The longest text any of these resolver patterns can match (their '$' also matches before
+    a final line break, hence + 1)."""
+    try:
+        return max(re._parser.parse(rx.pattern, rx.flags).getwidth()[1] for _, rx in patterns) + 1
+    except Exception:
+        return sys.maxsize
+
+
+# A text longer than every resolver of its first character can match is text to PyYAML (a title
+# starting with 'T' cannot be True or Null), so most values skip the regex matches.
+_WIDEST = {first: _widest(patterns) for first, patterns in _IMPLICIT.items()}
+# Keys recur from document to document: the ones known to be plain text are remembered.
+_TEXT_KEYS: set[str] = set()
+_TEXT_KEYS_MAX = 10_000
 
 
 class _Check:
@@ -358,40 +392,43 @@ class _Check:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.total = 0
+        self.total = 1
         self.ints = self.floats = False
 
-    def value(self, value: Any, depth: int) -> Any:
-        self.total += 1
-        kind = value.__class__
-        if kind is str:
-            return self.text_value(value) if value else value
-        if kind is dict:
-            if depth > MAX_DEPTH:
-                raise _Fallback
-            for key, item in value.items():
-                if key.__class__ is not str or (key and self.typed(key)) or len(key) > 1000:
-                    raise _Fallback  # PyYAML: a key that is not text, or too long a key
-                self.total += 1
-                built = self.value(item, depth + 1)
-                if built is not item:
-                    value[key] = built
-        elif kind is list:
-            if depth > MAX_DEPTH:
-                raise _Fallback
-            for index, item in enumerate(value):
-                built = self.value(item, depth + 1)
-                if built is not item:
-                    value[index] = built
-        elif kind is int:
-            self.ints = True
-        elif kind is float:
-            self.floats = True
-        elif value is not None and kind is not bool:
+    def container(self, node: dict[str, Any] | list[Any], depth: int) -> None:
+        if depth > MAX_DEPTH:
             raise _Fallback
+        if node.__class__ is dict:
+            self.total += 2 * len(node)
+            for key in node:
+                if key not in _TEXT_KEYS:
+                    self.key(key)
+            items: Any = node.items()
+        else:
+            self.total += len(node)
+            items = enumerate(node)
         if self.total > MAX_EXPANDED_NODES:
             raise _Fallback
-        return value
+        for slot, item in items:
+            kind = item.__class__
+            if kind is str:
+                if item and len(item) <= _WIDEST.get(item[0], 0) and self.typed(item):
+                    node[slot] = self.timestamp(item)  # the same slot: no resize while iterating
+            elif kind is dict or kind is list:
+                self.container(item, depth + 1)
+            elif kind is int:
+                self.ints = True
+            elif kind is float:
+                self.floats = True
+            elif item is not None and kind is not bool:
+                raise _Fallback
+
+    @staticmethod
+    def key(key: Any) -> None:
+        if key.__class__ is not str or (key and _Check.typed(key)) or len(key) > 1000:
+            raise _Fallback  # PyYAML: a key that is not text, or too long a key
+        if len(_TEXT_KEYS) < _TEXT_KEYS_MAX:
+            _TEXT_KEYS.add(key)
 
     @staticmethod
     def typed(text: str) -> str | None:
@@ -401,15 +438,15 @@ class _Check:
                 return tag  # type: ignore[no-any-return]
         return None
 
-    def text_value(self, text: str) -> Any:
-        tag = self.typed(text)
-        if tag is None:
-            return text
-        # A timestamp is typed by PyYAML when it was written plain, and stays text when quoted
-        # (block scalars never get here): it was plain if no quote precedes its date in the
-        # text. A quoted scalar that folds across lines still starts with its quote and date.
+    def timestamp(self, text: str) -> Any:
+        """A text PyYAML would type: kept only as a timestamp that was provably written plain.
+
+        PyYAML types a timestamp written plain and keeps it text when quoted (block scalars
+        never get here): it was plain if no quote precedes its date in the text. A quoted
+        scalar that folds across lines still starts with its quote and date.
+        """
         head = text[:10]
-        if tag != _TIMESTAMP or f'"{head}' in self.text or f"'{head}" in self.text:
+        if self.typed(text) != _TIMESTAMP or f'"{head}' in self.text or f"'{head}" in self.text:
             raise _Fallback
         try:
             return _TIMESTAMPS.construct_yaml_timestamp(ScalarNode(_TIMESTAMP, text))
@@ -429,7 +466,8 @@ def fast_load(text: str) -> Any:
     two read differently (``_number_risk``).
     Any yaml-rs error (a duplicate key included) falls back, so errors are always PyYAML's.
     """
-    if _slow_text(text):
+    raw = text.encode("utf-8", "surrogatepass")
+    if _slow_text(text, raw):
         return FALLBACK
     try:
         data = yaml_rs.loads(text, parse_datetime=False)
@@ -439,9 +477,9 @@ def fast_load(text: str) -> Any:
         return FALLBACK
     check = _Check(text)
     try:
-        check.value(data, 1)
+        check.container(data, 1)
     except _Fallback:
         return FALLBACK
-    if (check.ints or check.floats) and _number_risk(text, check.ints, check.floats):
+    if (check.ints or check.floats) and _number_risk(text, raw, check.ints, check.floats):
         return FALLBACK
     return data
