@@ -220,3 +220,21 @@ def test_fixture_documents_fall_back_only_for_tabs_and_dashes() -> None:
     slow = sorted(name for name, text in texts.items() if fast_load(text) is FALLBACK)
     # tab_indent: a tab; dashes_in_value: a value quoted as "2021-..." and the same date plain
     assert slow == ["dashes_in_value.txt", "tab_indent.txt"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "k: '\n  2020-01-01'\n",  # a quoted scalar that starts with a line break: ' 2020-01-01'
+        'k: "\n  2020-01-01"\n',
+        "k: '\n\n  2020-01-01'\n",
+        "k:\n  2020-01-01\n",  # plain on the next line: a date
+        "k: 'x\n  2020-01-01'\n",
+        "k: 2020-12-17T17:43:00Z # a comment\n",
+        "k: Dec 2020 05\n",
+    ],
+)
+def test_folded_and_commented_scalars_agree(text: str) -> None:
+    fast = fast_load(text)
+    assert fast is not FALLBACK
+    assert canonical(fast) == strict_or_error(text)
