@@ -372,3 +372,25 @@ def test_error_severity_fails_the_run_and_warn_does_not(tmp_path: Path) -> None:
         ("no_example_com", "warn")
     ]
     assert "Data tests: " in summary.to_markdown()
+
+
+def test_list_positions_are_dense_finds_gaps_late_starts_and_repeats() -> None:
+    conn = duckdb.connect()
+    conn.execute("create table article (article_id varchar, source_path varchar)")
+    conn.execute("create table article_topic (article_id varchar, position integer)")
+    conn.execute("create table related (article_id varchar, position integer)")
+    conn.execute("create table image (article_id varchar, related_id varchar, position integer)")
+    conn.execute("insert into article values ('a', 'a.md'), ('b', 'b.md')")
+    conn.execute("insert into article_topic values ('a', 1), ('a', 2), ('b', 1), ('b', 3)")
+    conn.execute("insert into related values ('a', 2), ('a', 3), ('b', 1)")
+    conn.execute(
+        "insert into image values ('a', null, 1), ('a', null, 2), ('a', 'r1', 1), "
+        "('b', 'r2', 1), ('b', 'r2', 3), ('b', 'r2', 3)"  # 1..3 by count, min and max; 3 twice
+    )
+    sql = (SQL_DIR / "tests" / "list_positions_are_dense.sql").read_text(encoding="utf-8")
+    rows = sorted(conn.execute(sql).fetchall(), key=lambda row: row[0])
+    assert rows == [
+        ("article_topic", "b", None, 2, 1, 3, "b.md"),  # a gap
+        ("image", "b", "r2", 3, 1, 3, "b.md"),  # a repeat
+        ("related", "a", None, 2, 2, 3, "a.md"),  # starts at 2
+    ]

@@ -49,11 +49,36 @@ lists as (
         positions.article_id,
         positions.related_id,
         count(*) as item_count,
-        count(distinct positions.position) as distinct_positions,
         min(positions.position) as first_position,
         max(positions.position) as last_position
     from positions
     group by positions.relation, positions.article_id, positions.related_id
+),
+
+-- n positions from 1 to n are exactly 1..n when none repeats: a plain grouping finds the
+-- repeats faster than a distinct count per list would
+repeated_positions as (
+    select
+        positions.relation,
+        positions.article_id,
+        positions.related_id,
+        positions.position
+    from positions
+    group by
+        positions.relation, positions.article_id, positions.related_id, positions.position
+    having count(*) > 1
+),
+
+repeats as (
+    select
+        repeated_positions.relation,
+        repeated_positions.article_id,
+        repeated_positions.related_id
+    from repeated_positions
+    group by
+        repeated_positions.relation,
+        repeated_positions.article_id,
+        repeated_positions.related_id
 ),
 
 final as (
@@ -66,11 +91,16 @@ final as (
         lists.last_position,
         articles.source_path
     from lists
+    left join repeats
+        on
+            lists.relation = repeats.relation
+            and lists.article_id = repeats.article_id
+            and lists.related_id is not distinct from repeats.related_id
     left join articles on lists.article_id = articles.article_id
     where
         lists.first_position != 1
         or lists.last_position != lists.item_count
-        or lists.distinct_positions != lists.item_count
+        or repeats.relation is not null
 )
 
 select * from final
