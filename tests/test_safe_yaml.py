@@ -218,7 +218,7 @@ def test_every_seed_document_takes_the_fast_path_with_pyyamls_values() -> None:
 def test_fixture_documents_fall_back_only_for_tabs_and_dashes() -> None:
     texts = _front_matters(sorted(CORPUS.iterdir()))
     slow = sorted(name for name, text in texts.items() if fast_load(text) is FALLBACK)
-    # tab_indent: a tab; dashes_in_value: a value quoted as "2021-..." and the same date plain
+    # tab_indent: a tab; dashes_in_value: quoted values PyYAML would type if plain ("yes")
     assert slow == ["dashes_in_value.txt", "tab_indent.txt"]
 
 
