@@ -167,8 +167,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 if os.environ.get("PREFECT_API_URL")
                 else "ephemeral API"
             )
-            # CPU is far steadier than wall time on a shared machine: the same work costs the
-            # same CPU whatever the neighbours do, so the CPU overhead is the cost of Prefect.
+            # CPU is steadier than wall time on a shared machine, though not immune: sharing
+            # the cores with busy neighbours also makes the same work cost more CPU.
             flow_cpu = flow["cpu_main_s"] + flow["cpu_workers_s"]
             core_cpu = cold["cpu_main_s"] + cold["cpu_workers_s"]
             cpu_overhead = flow_cpu / core_cpu - 1

@@ -65,8 +65,17 @@ _IMPLICIT: dict[str, list[tuple[str, Any]]] = dict(yaml.SafeLoader.yaml_implicit
 assert None not in _IMPLICIT and not yaml.SafeLoader.yaml_path_resolvers
 
 
+def _implicit_tag(text: str) -> str | None:
+    """The tag PyYAML's safe resolver gives this text as a plain scalar, if not str."""
+    for tag, regexp in _IMPLICIT.get(text[:1], ()):
+        if regexp.match(text):
+            return tag  # type: ignore[no-any-return]
+    return None
+
+
 class _Fallback(Exception):
-    """A rarely used collection tag (!!set, !!omap, !!pairs): build with PyYAML's own path."""
+    """Build with PyYAML's generic path instead: a rarely used collection tag (!!set, !!omap,
+    !!pairs) in the strict loader, or a document the fast path cannot prove (``fast_load``)."""
 
 
 class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
@@ -82,9 +91,7 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
     def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is ScalarNode:
             if implicit[0]:
-                for tag, regexp in _IMPLICIT.get(value[:1], ()):
-                    if regexp.match(value):
-                        return tag
+                return _implicit_tag(value) or _STR
             return _STR
         return _SEQ if kind is SequenceNode else _MAP
 
@@ -365,7 +372,7 @@ def _number_risk(text: str, raw: bytes, ints: bool, floats: bool) -> bool:
         classes = raw.translate(_CLASSES, delete=b"+-")
         if any(hint in classes for hint in _INT_HINTS) and _INT_RISK.search(text):
             return True
-    return floats and any(_Check.typed(m[1]) is None for m in _NUMBER_TOKEN.finditer(text))
+    return floats and any(_implicit_tag(m[1]) is None for m in _NUMBER_TOKEN.finditer(text))
 
 
 _TIMESTAMPS = StrictSafeLoader("")
@@ -413,8 +420,10 @@ class _Check:
         for slot, item in items:
             kind = item.__class__
             if kind is str:
-                if item and len(item) <= _WIDEST.get(item[0], 0) and self.typed(item):
-                    node[slot] = self.timestamp(item)  # the same slot: no resize while iterating
+                if item and len(item) <= _WIDEST.get(item[0], 0):
+                    tag = _implicit_tag(item)
+                    if tag is not None:  # the same slot: no resize while iterating
+                        node[slot] = self.timestamp(item, tag)
             elif kind is dict or kind is list:
                 self.container(item, depth + 1)
             elif kind is int:
@@ -426,20 +435,12 @@ class _Check:
 
     @staticmethod
     def key(key: Any) -> None:
-        if key.__class__ is not str or (key and _Check.typed(key)) or len(key) > 1000:
+        if key.__class__ is not str or (key and _implicit_tag(key)) or len(key) > 1000:
             raise _Fallback  # PyYAML: a key that is not text, or too long a key
         if len(_TEXT_KEYS) < _TEXT_KEYS_MAX:
             _TEXT_KEYS.add(key)
 
-    @staticmethod
-    def typed(text: str) -> str | None:
-        """The tag PyYAML's resolver gives this text as a plain scalar, if not str."""
-        for tag, regexp in _IMPLICIT.get(text[:1], ()):
-            if regexp.match(text):
-                return tag  # type: ignore[no-any-return]
-        return None
-
-    def timestamp(self, text: str) -> Any:
+    def timestamp(self, text: str, tag: str) -> Any:
         """A text PyYAML would type: kept only as a timestamp that was provably written plain.
 
         PyYAML types a timestamp written plain and keeps it text when quoted (block scalars
@@ -447,7 +448,7 @@ class _Check:
         scalar that folds across lines still starts with its quote and date.
         """
         head = text[:10]
-        if self.typed(text) != _TIMESTAMP or f'"{head}' in self.text or f"'{head}" in self.text:
+        if tag != _TIMESTAMP or f'"{head}' in self.text or f"'{head}" in self.text:
             raise _Fallback
         try:
             return _TIMESTAMPS.construct_yaml_timestamp(ScalarNode(_TIMESTAMP, text))
