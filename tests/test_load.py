@@ -12,7 +12,7 @@ import pytest
 
 from flows.contract import CONTRACT_VERSION
 from flows.core import RunSummary, run_ingest
-from flows.load import connect, load_batch, prepare_run
+from flows.load import ROW_GROUP_SIZE, connect, cursor, load_batch, prepare_run
 from flows.records import StageFailed
 from flows.settings import Settings
 from flows.staging import build_tables, process_file
@@ -174,6 +174,7 @@ def test_second_run_changes_nothing(
     before = table_contents(settings.warehouse)
     second = run_ingest(settings)
     assert table_contents(settings.warehouse) == before
+    assert list(files_for(settings.warehouse).home.rglob("batch-*")) == []  # staging removed
     assert (second.files_loaded, second.files_unchanged, second.files_superseded) == (0, 4, 1)
     assert (second.files_rejected, second.files_skipped, second.files_ignored) == (4, 5, 1)
     assert second.rows_inserted == {t: 0 for t in first.rows_inserted}
@@ -267,3 +268,32 @@ def test_provider_name_is_the_latest_mention(
             {"domain": "site.org", "name": "New Name",
              "name_observed_at": dt.datetime(2021, 6, 1, tzinfo=UTC)}
         ]  # fmt: skip
+
+
+def test_writers_write_row_groups_of_row_group_size(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    rows = 2 * ROW_GROUP_SIZE + 5
+    conn = connect(path)
+    try:
+        conn.execute(f"create table t as select range as i from range({rows})")
+        conn.execute("checkpoint")
+        # a cursor reads the same catalog (USE holds per connection)
+        other = cursor(conn)
+        try:
+            assert other.execute("select count(*), sum(i) from t").fetchone() == (
+                rows,
+                rows * (rows - 1) // 2,
+            )
+        finally:
+            other.close()
+        # spills go beside the file, as for duckdb.connect(file), not into the current folder
+        spill = conn.execute("select current_setting('temp_directory')").fetchone()[0]
+        assert spill == f"{path}.tmp"
+    finally:
+        conn.close()
+    groups = query(
+        path,
+        "select row_group_id, sum(count)::integer as n from pragma_storage_info('t') "
+        "where column_path = '[0]' group by all order by 1",
+    )
+    assert [g["n"] for g in groups] == [ROW_GROUP_SIZE, ROW_GROUP_SIZE, 5]
