@@ -254,7 +254,7 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
 
 def cursor(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """Another connection to ``conn``'s database, reading the same default catalog."""
-    catalog = conn.execute("select current_database()").fetchone()[0]
+    catalog = conn.execute("select current_database()").fetchone()[0].replace('"', '""')
     other = conn.cursor()
     other.execute(f'use "{catalog}"')
     return other

@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
+from flows.load import connect
 from flows.records import StageFailed
 
 
@@ -124,7 +125,7 @@ def prepare_working(files: WarehouseFiles, full_refresh: bool) -> None:
 
 def publish(files: WarehouseFiles) -> None:
     """Copy the (checkpointed, closed) working file over the published one, atomically."""
-    conn = duckdb.connect(str(files.working))
+    conn = connect(files.working)  # a writer like the others: it may replay a write-ahead log
     try:
         conn.execute("checkpoint")
     finally:
