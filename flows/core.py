@@ -275,6 +275,7 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
             run_id,
             still_rejected=planned.still_rejected,
             deleted=planned.deleted,
+            unnamed=planned.unnamed,
             prune=settings.prune,
         )
         busy += time.perf_counter() - started
@@ -478,7 +479,7 @@ def _run_stages(
         with timed("discover"):
             found = run_stage("discover", discover, work)
         summary.files_ignored = found.ignored
-        summary.files_seen = len(found.paths) + found.ignored
+        summary.files_seen = len(found.paths) + len(found.unnamed) + found.ignored
         with timed("plan"):
             planned = run_stage("plan", plan, work, found)
         summary.files_deleted = len(planned.deleted)
@@ -500,7 +501,9 @@ def _run_stages(
         summary.files_loaded = batches.loaded
         summary.files_unchanged = batches.unchanged + len(planned.skipped) - displaced
         summary.files_superseded = batches.superseded + len(planned.still_superseded) + displaced
-        summary.files_rejected = batches.rejected + len(planned.still_rejected)
+        summary.files_rejected = (
+            batches.rejected + len(planned.still_rejected) + len(planned.unnamed)
+        )
         summary.files_skipped = summary.files_unchanged + summary.files_superseded
         summary.warnings = batches.warnings
         summary.articles_retired = loaded.retired.get("soft_deleted", 0)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -30,6 +31,9 @@ class Discovery:
     paths: list[str]
     stats: dict[str, tuple[int, int]]
     ignored: int
+    # Article files whose name is not valid UTF-8, as ``shown_name`` gives them: they cannot be
+    # stored as text (the ledger, the quarantine, source_path), so they are quarantined unread.
+    unnamed: list[str] = field(default_factory=list)
 
     @property
     def files(self) -> list[Path]:
@@ -72,7 +76,31 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
                         stats[entry.path] = _stat(entry)
                     else:
                         ignored.add(entry.path)
-    return Discovery(sorted(stats), stats, len(ignored - stats.keys()))
+    unnamed = [path for path in stats if not path.isascii() and not _is_utf8(path)]
+    for path in unnamed:
+        del stats[path]
+    return Discovery(
+        sorted(stats), stats, len(ignored - stats.keys()), sorted(map(shown_name, unnamed))
+    )
+
+
+def _is_utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the file system name holds that are not UTF-8
+        return False
+    return True
+
+
+def shown_name(path: str) -> str:
+    """A file name that is not valid UTF-8, as text: its stray bytes written ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def real_name(shown: str) -> str:
+    """The file name :func:`shown_name` wrote (to check that the file still exists)."""
+    raw = re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m[1], 16)]), shown.encode("utf-8"))
+    return os.fsdecode(raw)
 
 
 def _stat(entry: os.DirEntry[str]) -> tuple[int, int]:

@@ -28,6 +28,7 @@ class Plan:
     still_superseded: list[str] = field(default_factory=list)  # unchanged, lost its URL before
     still_rejected: list[str] = field(default_factory=list)  # unchanged and in quarantine
     deleted: list[str] = field(default_factory=list)
+    unnamed: list[str] = field(default_factory=list)  # names not UTF-8: quarantined unread
 
     @property
     def unread(self) -> list[str]:
@@ -50,7 +51,7 @@ def plan_run(
         "select path, size, mtime_ns, sha256, contract_version, status, article_id from etl.file"
     ).fetchall()
     known = {row[0]: row[1:] for row in ledger}
-    plan = Plan()
+    plan = Plan(unnamed=list(found.unnamed))
     changed_winners: set[str] = set()
     for path in found.paths:
         entry = known.get(path)

@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from flows.extract import real_name
 from flows.records import StageFailed
 
 TABLES = ("provider", "article", "related", "image", "topic", "article_topic")
@@ -181,6 +182,20 @@ where article.deleted_at is null
     and (etl.file.status = 'deleted'
          or (etl.file.status in ('loaded', 'superseded')
              and etl.file.article_id <> article.article_id))
+"""
+
+
+UNNAMED_REASON = (
+    "the file name is not valid UTF-8 (its stray bytes are shown as \\xNN): rename the file"
+)
+# Files whose name is not UTF-8 are quarantined unread, under the name shown with \xNN escapes.
+_UNNAMED = """
+insert into etl.rejection
+select path, $run_id, $run_id, null, 'discover', 'bad_file_name', $reason, null, null, null
+from _unnamed
+on conflict (path) do update set run_id = excluded.run_id, sha256 = null,
+    stage = excluded.stage, kind = excluded.kind, reason = excluded.reason, line = null,
+    col = null, excerpt = null
 """
 
 
@@ -558,6 +573,7 @@ def reconcile(
     still_rejected: Sequence[str],
     deleted: Sequence[str],
     prune: bool,
+    unnamed: Sequence[str] = (),
 ) -> dict[str, int]:
     """After the batches, in one transaction: refresh the quarantine rows of rejected files that
     were not read again, mark deleted files, and retire articles whose file is gone or now yields
@@ -568,6 +584,7 @@ def reconcile(
     paths = {
         "_rejected_again": pa.table({"path": pa.array(list(still_rejected), pa.string())}),
         "_gone": pa.table({"path": pa.array(list(deleted), pa.string())}),
+        "_unnamed": pa.table({"path": pa.array(list(unnamed), pa.string())}),
     }
     conn.execute("begin transaction")
     try:
@@ -584,6 +601,7 @@ def reconcile(
             params,
         )
         conn.execute("delete from etl.rejection where path in (from _gone)")
+        conn.execute(_UNNAMED, {"run_id": run_id, "reason": UNNAMED_REASON})
         orphans = f"select article_id from ({_ORPHANS})"
         removed["soft_deleted"] = _affected(
             conn, f"update article set deleted_at = $now where article_id in ({orphans})",
@@ -639,8 +657,12 @@ def finish_run(conn: duckdb.DuckDBPyConnection, run_id: str, values: dict[str, o
 
 def forget_missing_rejections(conn: duckdb.DuckDBPyConnection) -> int:
     """Drop quarantine rows of files that no longer exist (deleted or renamed)."""
-    paths = [p for (p,) in conn.execute("select path from etl.rejection").fetchall()]
-    gone = [p for p in paths if not os.path.lexists(p)]
+    rows = conn.execute("select path, kind from etl.rejection").fetchall()
+    gone = [
+        path
+        for path, kind in rows
+        if not os.path.lexists(real_name(path) if kind == "bad_file_name" else path)
+    ]
     if gone:
         conn.execute(
             "delete from etl.rejection where path in (select unnest($gone))", {"gone": gone}

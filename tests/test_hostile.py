@@ -241,3 +241,38 @@ def test_arbitrary_bytes_after_a_delimiter_never_crash(raw: bytes) -> None:
         assert isinstance(normalize_document(doc), DocumentRows | Rejection)
     else:
         assert isinstance(doc, Rejection) and doc.reason
+
+
+def test_a_file_name_that_is_not_utf8_is_quarantined_and_the_run_goes_on(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "good.md").write_text("---\ntitle: Good\nwebUrl: https://x.example/good\n---\n")
+    bad = os.fsdecode(os.fsencode(src) + b"/bad\xffname.md")
+    try:
+        Path(bad).write_text("---\ntitle: Bad name\nwebUrl: https://x.example/bad\n---\n")
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    settings = load_settings(env={}, sources=(src,), warehouse=tmp_path / "n.duckdb", workers=1)
+    shown = f"{src}/bad\\xffname.md"
+    first = run_ingest(settings)
+    assert (first.files_seen, first.files_loaded, first.files_rejected) == (2, 1, 1)
+    assert [r["location"] for r in first.rejections] == [shown]
+    rejection = "select path, run_id, first_run_id, stage, kind, reason from etl.rejection"
+    assert query(settings.warehouse, rejection) == [
+        {"path": shown, "run_id": first.run_id, "first_run_id": first.run_id,
+         "stage": "discover", "kind": "bad_file_name",
+         "reason": "the file name is not valid UTF-8 (its stray bytes are shown as \\xNN): "
+                   "rename the file"}
+    ]  # fmt: skip
+    # a re-run keeps it quarantined (not forgotten as missing) and changes nothing else
+    second = run_ingest(settings)
+    assert (second.files_loaded, second.files_unchanged, second.files_rejected) == (0, 1, 1)
+    [row] = query(settings.warehouse, rejection)
+    assert (row["path"], row["run_id"], row["first_run_id"]) == (shown, second.run_id, first.run_id)
+    assert query(settings.warehouse, "select path from etl.file where path like '%bad%'") == []
+    # renamed: it loads, and the quarantine row goes
+    os.rename(bad, src / "renamed.md")
+    third = run_ingest(settings)
+    assert (third.files_loaded, third.files_rejected) == (1, 0)
+    assert query(settings.warehouse, "select count(*) as n from etl.rejection") == [{"n": 0}]
+    assert query(settings.warehouse, "select count(*) as n from article") == [{"n": 2}]
