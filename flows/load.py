@@ -188,15 +188,21 @@ where article.deleted_at is null
 UNNAMED_REASON = (
     "the file name is not valid UTF-8 (its stray bytes are shown as \\xNN): rename the file"
 )
-# Files whose name is not UTF-8 are quarantined unread, under the name shown with \xNN escapes.
-_UNNAMED = """
-insert into etl.rejection
-select path, $run_id, $run_id, null, 'discover', 'bad_file_name', $reason, null, null, null
-from _unnamed
-on conflict (path) do update set run_id = excluded.run_id, sha256 = null,
-    stage = excluded.stage, kind = excluded.kind, reason = excluded.reason, line = null,
-    col = null, excerpt = null
-"""
+
+
+def _unnamed_rejections(shown: Sequence[str]) -> pa.Table:
+    """Files whose name is not UTF-8, as rows for the quarantine (:data:`_QUARANTINE`): under
+    the name shown with ``\\xNN`` escapes, rejected unread by the discover stage."""
+    count = len(shown)
+    text, number = pa.string(), pa.int32()
+    return pa.table({
+        "path": pa.array(list(shown), text), "sha256": pa.nulls(count, text),
+        "stage": pa.array(["discover"] * count, text),
+        "kind": pa.array(["bad_file_name"] * count, text),
+        "reason": pa.array([UNNAMED_REASON] * count, text),
+        "line": pa.nulls(count, number), "col": pa.nulls(count, number),
+        "excerpt": pa.nulls(count, text),
+    })  # fmt: skip
 
 
 @dataclass
@@ -584,7 +590,7 @@ def reconcile(
     paths = {
         "_rejected_again": pa.table({"path": pa.array(list(still_rejected), pa.string())}),
         "_gone": pa.table({"path": pa.array(list(deleted), pa.string())}),
-        "_unnamed": pa.table({"path": pa.array(list(unnamed), pa.string())}),
+        "stg_rejection": _unnamed_rejections(unnamed),
     }
     conn.execute("begin transaction")
     try:
@@ -601,7 +607,7 @@ def reconcile(
             params,
         )
         conn.execute("delete from etl.rejection where path in (from _gone)")
-        conn.execute(_UNNAMED, {"run_id": run_id, "reason": UNNAMED_REASON})
+        conn.execute(_QUARANTINE, params)
         orphans = f"select article_id from ({_ORPHANS})"
         removed["soft_deleted"] = _affected(
             conn, f"update article set deleted_at = $now where article_id in ({orphans})",
