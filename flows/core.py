@@ -10,7 +10,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -220,7 +220,9 @@ def _stager(settings: Settings) -> Callable[..., Iterator[ChunkSummary]]:
     return stage_files
 
 
-def extract(settings: Settings, work: list[tuple[str, str | None]], staging_dir: str) -> Extraction:
+def extract(
+    settings: Settings, work: Sequence[tuple[str, str | None]], staging_dir: str
+) -> Extraction:
     """Start parsing ``work`` on the workers (local processes or Dask) into staged batches."""
     return Extraction(
         _stager(settings)(
@@ -479,7 +481,7 @@ def _run_stages(
         with timed("discover"):
             found = run_stage("discover", discover, work)
         summary.files_ignored = found.ignored
-        summary.files_seen = len(found.paths) + len(found.unnamed) + found.ignored
+        summary.files_seen = len(found) + len(found.unnamed) + found.ignored
         with timed("plan"):
             planned = run_stage("plan", plan, work, found)
         summary.files_deleted = len(planned.deleted)

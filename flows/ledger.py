@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 import duckdb
 import pyarrow as pa
@@ -19,11 +21,48 @@ import pyarrow as pa
 from flows.extract import Discovery
 
 
+class WorkList(Sequence[tuple[str, "str | None"]]):
+    """The files a run reads, in path order, each with the sha256 the ledger knows (None: parse
+    it whatever its hash). Arrow columns: a slice becomes Python tuples only when it is handed to
+    a worker as a chunk."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table.select(["path", "sha256"])
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, str | None]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, str | None]]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> tuple[str, str | None] | list[tuple[str, str | None]]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            part = self.table.slice(start, max(stop - start, 0))
+            return list(zip(part["path"].to_pylist(), part["sha256"].to_pylist(), strict=True))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("WorkList index out of range")
+        return self[index : index + 1][0]
+
+    def __iter__(self) -> Iterator[tuple[str, str | None]]:
+        for batch in self.table.to_batches(max_chunksize=4096):
+            yield from zip(batch["path"].to_pylist(), batch["sha256"].to_pylist(), strict=True)
+
+
 @dataclass
 class Plan:
     """What a run will do with each discovered file."""
 
-    work: list[tuple[str, str | None]] = field(default_factory=list)  # (path, known sha256)
+    work: Sequence[tuple[str, str | None]] = field(default_factory=list)  # (path, known sha256)
     skipped: list[str] = field(default_factory=list)  # unchanged and loaded
     still_superseded: list[str] = field(default_factory=list)  # unchanged, lost its URL before
     still_rejected: list[str] = field(default_factory=list)  # unchanged and in quarantine
@@ -36,8 +75,57 @@ class Plan:
         return [*self.skipped, *self.still_superseded, *self.still_rejected]
 
 
-def _under(path: str, roots: list[str]) -> bool:
-    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+# Each discovered file against its ledger row. A file the ledger does not hold (or holds as
+# deleted) is read; one whose size, mtime and contract version are unchanged is skipped unread
+# (by its status: loaded, superseded or rejected); any other is read, with the sha256 the ledger
+# knows when the contract version is the same (an unchanged hash is then not parsed again).
+_PLAN_FILES = """
+create or replace temp table _plan_file as
+select
+    found.path,
+    ledger.status,
+    ledger.article_id,
+    case
+        when ledger.status is null or ledger.status = 'deleted' then 'work'
+        when ledger.contract_version = $version and found.size >= 0
+            and found.size = ledger.size and found.mtime_ns = ledger.mtime_ns
+            then case ledger.status
+                when 'rejected' then 'still_rejected'
+                when 'superseded' then 'still_superseded'
+                else 'skipped'
+            end
+        else 'work'
+    end as action,
+    case when ledger.status <> 'deleted' and ledger.contract_version = $version
+        then ledger.sha256 end as sha256
+from _found as found
+left join etl.file as ledger using (path)
+"""
+
+# Ledger files under this run's sources that are gone from disk.
+_PLAN_DELETED = """
+create or replace temp table _plan_deleted as
+select ledger.path, ledger.status, ledger.article_id
+from etl.file as ledger
+where ledger.status <> 'deleted'
+    and not exists (select 1 from _found where _found.path = ledger.path)
+    and exists (
+        select 1 from unnest($roots) as r(root)
+        where ledger.path = r.root or starts_with(ledger.path, rtrim(r.root, '/') || '/')
+    )
+"""
+
+# A file that lost its URL (superseded) competes again, parsed afresh, when the winner of that
+# URL is read again or deleted in this run.
+_PLAN_FORCED = """
+update _plan_file set action = 'work', sha256 = null
+where status = 'superseded' and article_id in (
+    select article_id from _plan_file
+    where action = 'work' and status = 'loaded' and article_id is not null
+    union
+    select article_id from _plan_deleted where status = 'loaded' and article_id is not null
+)
+"""
 
 
 def plan_run(
@@ -46,47 +134,30 @@ def plan_run(
     sources: list[str],
     contract_version: str,
 ) -> Plan:
-    """Compare the discovered files with the ledger."""
-    ledger = conn.execute(
-        "select path, size, mtime_ns, sha256, contract_version, status, article_id from etl.file"
-    ).fetchall()
-    known = {row[0]: row[1:] for row in ledger}
-    plan = Plan(unnamed=list(found.unnamed))
-    changed_winners: set[str] = set()
-    for path in found.paths:
-        entry = known.get(path)
-        if entry is None or entry[4] == "deleted":
-            plan.work.append((path, None))
-            continue
-        size, mtime, sha, version, status, article_id = entry
-        same_version = version == contract_version
-        if same_version and (size, mtime) == found.stats[path] and size >= 0:
-            {"rejected": plan.still_rejected, "superseded": plan.still_superseded}.get(
-                status, plan.skipped
-            ).append(path)
-            continue
-        plan.work.append((path, sha if same_version else None))
-        if status == "loaded" and article_id:
-            changed_winners.add(article_id)
+    """Compare the discovered files with the ledger (in DuckDB: nothing per file is kept in
+    Python but the lists of files skipped or deleted)."""
     roots = [os.path.abspath(s) for s in sources]
-    present = set(found.stats)
-    for path, entry in known.items():
-        if entry[4] != "deleted" and path not in present and _under(path, roots):
-            plan.deleted.append(path)
-            if entry[4] == "loaded" and entry[5]:
-                changed_winners.add(entry[5])
-    if changed_winners:
-        # Losers of a URL whose winner changed or went away compete again, parsed afresh.
-        forced = {
-            path
-            for path, entry in known.items()
-            if entry[4] == "superseded" and entry[5] in changed_winners and path in present
-        }
-        plan.still_superseded = [p for p in plan.still_superseded if p not in forced]
-        plan.work = [(p, None if p in forced else sha) for p, sha in plan.work]
-        queued = {p for p, _ in plan.work}
-        plan.work += [(p, None) for p in sorted(forced - queued)]
-        plan.work.sort()
+    conn.register("_found", found.table)
+    try:
+        conn.execute(_PLAN_FILES, {"version": contract_version})
+        conn.execute(_PLAN_DELETED, {"roots": roots})
+    finally:
+        conn.unregister("_found")
+    conn.execute(_PLAN_FORCED)
+    work = conn.sql(
+        "select path, sha256 from _plan_file where action = 'work' order by path"
+    ).to_arrow_table()
+    unread = conn.execute(
+        "select action, path from _plan_file where action <> 'work' order by path"
+    ).fetchall()
+    deleted = [p for (p,) in conn.execute("select path from _plan_deleted order by path")
+               .fetchall()]  # fmt: skip
+    conn.execute("drop table _plan_file; drop table _plan_deleted")
+    plan = Plan(work=WorkList(work), deleted=deleted, unnamed=list(found.unnamed))
+    lists = {"skipped": plan.skipped, "still_superseded": plan.still_superseded,
+             "still_rejected": plan.still_rejected}  # fmt: skip
+    for action, path in unread:
+        lists[action].append(path)
     return plan
 
 

@@ -33,7 +33,6 @@ from flows.staging import (
     ChunkSummary,
     chunk_files,
     chunk_tables,
-    chunked,
     summarize,
     write_batch,
 )
@@ -161,8 +160,9 @@ def stage_files_dask(
     Yields each batch's summary in input order as soon as it is written to
     ``staging_dir/batch-NNNNNN``.
     """
-    chunks = list(chunked(paths, chunk_files(batch_size)))
-    if not chunks:
+    size = chunk_files(batch_size)
+    count = -(-len(paths) // size)  # chunks: each becomes Python objects only when submitted
+    if not count:
         return
     with ExitStack() as stack:
         # distributed logs every worker start and stop (and a harmless traceback when a local
@@ -172,17 +172,17 @@ def stage_files_dask(
         quiet.setLevel(max(quiet.getEffectiveLevel(), logging.WARNING))
         runner = stack.enter_context(task_runner(address, workers))
         client = _connect(runner, address)
-        _check_workers_see(client, chunks[0][0][0])
+        _check_workers_see(client, paths[0][0])
         api_url = _worker_api_url(address)
         pending: deque[Any] = deque()
         submitted = 0
-        for index in range(len(chunks)):
+        for index in range(count):
             # Recomputed per batch: workers may join (or leave) a running cluster.
             window = max(2, IN_FLIGHT_PER_THREAD * sum(client.nthreads().values()))
-            while submitted < len(chunks) and len(pending) < window:
+            while submitted < count and len(pending) < window:
                 parameters = {
                     "batch": submitted,
-                    "items": chunks[submitted],
+                    "items": paths[submitted * size : (submitted + 1) * size],
                     "max_file_bytes": max_file_bytes,
                 }
                 pending.append(_submit(runner, parameters, api_url))

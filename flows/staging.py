@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ T = TypeVar("T")
 # Files per worker task: small enough to balance the workers and keep each one's memory low; the
 # load merges several of them per transaction (``batch_size`` documents).
 CHUNK_FILES = 1000
+# Chunks queued for the workers beyond the ones they parse (see stage_files).
+QUEUED_CHUNKS = 32
 TS = pa.timestamp("us", tz="UTC")
 S = pa.string()
 I32 = pa.int32()
@@ -359,18 +362,34 @@ def stage_files(
     max_file_bytes: int,
 ) -> Iterator[ChunkSummary]:
     """Process all files in chunks of at most ``CHUNK_FILES`` (and ``batch_size``) files, on
-    ``workers`` processes, in input order."""
-    chunks = list(chunked(paths, chunk_files(batch_size)))
-    dirs = [str(staging_dir / f"batch-{i:06d}") for i in range(len(chunks))]
-    if workers <= 1 or len(chunks) <= 1:
-        for chunk, batch_dir in zip(chunks, dirs, strict=True):
-            yield process_chunk(chunk, max_file_bytes, batch_dir)
+    ``workers`` processes, in input order.
+
+    At most ``workers + QUEUED_CHUNKS`` chunks are handed to the pool at a time (a chunk becomes
+    Python objects only then), so memory does not grow with the number of files, while the
+    workers stay busy through a load transaction or checkpoint of several seconds.
+    """
+    size = chunk_files(batch_size)
+    count = -(-len(paths) // size)
+    chunks = (
+        (chunk, staging_dir / f"batch-{i:06d}") for i, chunk in enumerate(chunked(paths, size))
+    )
+    if workers <= 1 or count <= 1:
+        for chunk, batch_dir in chunks:
+            yield process_chunk(chunk, max_file_bytes, str(batch_dir))
         return
     # 'spawn' keeps workers free of the parent's threads and event loops (Prefect runs some).
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_die_with_parent
     ) as pool:
-        yield from pool.map(
-            process_chunk, chunks, [max_file_bytes] * len(chunks), dirs, chunksize=1
-        )
+        pending: deque[cf.Future[ChunkSummary]] = deque()
+        try:
+            for chunk, batch_dir in chunks:
+                pending.append(pool.submit(process_chunk, chunk, max_file_bytes, str(batch_dir)))
+                if len(pending) > workers + QUEUED_CHUNKS:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # stopped early (a failed load) or failed: drop what has not started
+            for future in pending:
+                future.cancel()

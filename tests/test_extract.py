@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from flows.extract import (
     SafeLoader,
+    discover,
     discover_files,
     parse_document,
     read_document,
@@ -35,6 +38,42 @@ def test_discover_is_recursive_sorted_and_filters_suffixes(tmp_path: Path) -> No
         path.write_text("---\n---\n")
     found = [p.relative_to(tmp_path).as_posix() for p in discover_files([tmp_path, tmp_path])]
     assert found == ["a.txt", "b.md", "sub/c.markdown", "sub/d.MD", "sub/deeper/f.txt"]
+
+
+def test_discover_gives_each_file_once_with_its_size_and_mtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small buffers, so the columns are built from several of them.
+    monkeypatch.setattr("flows.extract._Columns._BATCH", 3)
+    names = ["z.md", "é.md", "a b.txt", "sub/ü/x.md", "sub/y.txt", "sub/Z.md", ".hid/h.md"]
+    for i, rel in enumerate(names):
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("-" * i)
+        os.utime(path, ns=(1, 1_000 + i))
+    (tmp_path / "notes.json").write_text("{}")
+    # The folder twice, one of its files on its own, and a file in a hidden folder named on
+    # its own: listed once each; the hidden one is listed, not ignored.
+    found = discover([tmp_path, tmp_path, tmp_path / "sub/y.txt", tmp_path / ".hid/h.md"])
+    expected = sorted(str(tmp_path / rel) for rel in names)
+    assert found.paths == expected and len(found) == 7
+    assert found.table.column_names == ["path", "size", "mtime_ns"]
+    index = {str(tmp_path / rel): i for i, rel in enumerate(names)}
+    assert found.table["size"].to_pylist() == [index[p] for p in expected]
+    assert found.table["mtime_ns"].to_pylist() == [1_000 + index[p] for p in expected]
+    assert (found.ignored, found.unnamed) == (1, [])
+
+
+def test_discover_does_not_make_pyarrow_import_pandas() -> None:
+    # Importing pandas costs 0.35-0.5 s; discover runs before any worker starts, so it must
+    # not pay it (pyarrow imports pandas on its first conversion of Python lists).
+    script = (
+        "import sys; from flows.extract import discover; "
+        f"found = discover([{str(CORPUS)!r}]); "
+        "assert len(found) == 9, len(found); "
+        "assert 'pandas' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[1])
 
 
 def test_discover_accepts_single_files_and_rejects_missing_sources(tmp_path: Path) -> None:
@@ -178,3 +217,19 @@ def test_any_text_after_an_opening_delimiter_never_crashes(text: str) -> None:
     assert isinstance(result, FrontMatter | Rejection)
     if isinstance(result, FrontMatter):
         assert isinstance(result.data, dict)
+
+
+def test_work_list_reads_like_a_list_of_tuples() -> None:
+    import pyarrow as pa
+
+    from flows.ledger import WorkList
+
+    rows = [(f"/c/{i:03d}.md", None if i % 3 else f"sha{i}") for i in range(10)]
+    work = WorkList(pa.table({"path": [p for p, _ in rows], "sha256": [s for _, s in rows]}))
+    assert len(work) == 10
+    assert list(work) == rows
+    assert work[3:7] == rows[3:7] and work[8:20] == rows[8:] and work[5:2] == []
+    assert work[::4] == rows[::4] and work[::-3] == rows[::-3]
+    assert (work[0], work[-1]) == (rows[0], rows[-1])
+    with pytest.raises(IndexError):
+        work[10]
