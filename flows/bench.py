@@ -22,10 +22,13 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from flows.extract import discover
@@ -113,16 +116,50 @@ def measure_run(args: list[str]) -> dict[str, Any]:
     prefect_defaults()  # the same Prefect defaults as `newsflow run`
     env = dict(os.environ)
     started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
+    samples: list[float] = []
+    done = threading.Event()
+    sampler = threading.Thread(target=_sample_rss, args=(proc.pid, samples, done), daemon=True)
+    sampler.start()
+    try:
+        stdout, stderr = proc.communicate()
+    finally:
+        done.set()
+        sampler.join()
     elapsed = time.perf_counter() - started
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH ")), None)
+    line = next((x for x in stdout.splitlines() if x.startswith("BENCH ")), None)
     if proc.returncode != 0 or line is None:
-        raise RuntimeError(f"benchmark run failed: {proc.stderr[-2000:]}")
+        raise RuntimeError(f"benchmark run failed: {stderr[-2000:]}")
     result = json.loads(line[6:])
     result["process_wall"] = elapsed
+    result["rss_main_quarters_mb"] = quarter_peaks(samples)
     return result
+
+
+def _sample_rss(pid: int, samples: list[float], done: threading.Event) -> None:
+    """The run process's RSS in MB (its workers' not included) every 0.2 s until ``done``."""
+    try:
+        process = psutil.Process(pid)
+        while not done.is_set():
+            samples.append(process.memory_info().rss / 2**20)
+            done.wait(0.2)
+    except psutil.Error:  # it exited between two samples
+        pass
+
+
+def quarter_peaks(samples: list[float]) -> list[float]:
+    """The highest of evenly spaced samples in each quarter of the run: memory that grows with
+    the corpus shows as rising quarters; a bounded pipeline has a flat tail."""
+    if len(samples) < 4:
+        return []
+    bounds = [len(samples) * i // 4 for i in range(5)]
+    return [max(samples[a:b]) for a, b in pairwise(bounds)]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -222,6 +259,9 @@ def _report(docs: int, limit: float, cold: dict, rerun: dict) -> dict[str, Any]:
         print(f"  {stage:<10} {secs:7.2f} s  {per}")
     print(f"peak RSS: run process {cold['rss_main_mb']:.0f} MB, largest worker "
           f"{cold['rss_worker_mb']:.0f} MB")  # fmt: skip
+    if cold["rss_main_quarters_mb"]:
+        quarters = " / ".join(f"{mb:.0f}" for mb in cold["rss_main_quarters_mb"])
+        print(f"  run process RSS, highest in each quarter of the run: {quarters} MB")
     core = sum(v for k, v in rerun["summary"]["seconds"].items()
                if k in ("discover", "plan", "extract", "load"))  # fmt: skip
     print(f"re-run, nothing changed: {rerun['wall']:.2f} s in all; core stages "
@@ -233,6 +273,7 @@ def _report(docs: int, limit: float, cold: dict, rerun: dict) -> dict[str, Any]:
         "cold": {"wall": cold["wall"], "docs_per_s": rate, "ratio": rate / limit,
                  "seconds": seconds, "rss_main_mb": cold["rss_main_mb"],
                  "rss_worker_mb": cold["rss_worker_mb"],
+                 "rss_main_quarters_mb": cold["rss_main_quarters_mb"],
                  "files_loaded": cold["summary"]["files_loaded"],
                  "files_superseded": cold["summary"]["files_superseded"]},
         "rerun": {"wall": rerun["wall"], "core_seconds": core,

@@ -199,8 +199,20 @@ def test_bench_prints_and_writes_its_figures(tmp_path: Path) -> None:
     assert cpu["ceiling"] == pytest.approx(cpu["parse_only_us_per_doc"] / run_us)
     assert min(cpu.values()) > 0  # 4 chunks of 250 files: the workers parsed them
     assert set(cold["seconds"]) >= {"discover", "plan", "extract", "load", "models", "publish"}
+    # sampled every 0.2 s over a run of several seconds; never above the kernel's peak
+    quarters = cold["rss_main_quarters_mb"]
+    assert len(quarters) == 4 and 20 < min(quarters) <= max(quarters) <= cold["rss_main_mb"] + 1
+    assert "highest in each quarter of the run" in proc.stdout
     # the corpus is kept and reused when it has --docs files
     again = run_cli("bench", "--docs", "1000", "--workers", "1", "--corpus", "corpus", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "generating" not in again.stdout
     assert "parse-only limit (CSafeLoader, 1 processes)" in again.stdout
+
+
+def test_quarter_peaks_takes_the_highest_sample_of_each_quarter() -> None:
+    from flows.bench import quarter_peaks
+
+    assert quarter_peaks([5, 1, 2, 9, 3, 3, 7, 4, 1, 8]) == [5, 9, 7, 8]
+    assert quarter_peaks([3, 1, 4, 1]) == [3, 1, 4, 1]
+    assert quarter_peaks([1, 2, 3]) == []
