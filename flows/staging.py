@@ -386,7 +386,7 @@ def stage_files(
         try:
             for chunk, batch_dir in chunks:
                 pending.append(pool.submit(process_chunk, chunk, max_file_bytes, str(batch_dir)))
-                if len(pending) > workers + QUEUED_CHUNKS:
+                if len(pending) >= workers + QUEUED_CHUNKS:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()

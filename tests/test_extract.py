@@ -233,3 +233,42 @@ def test_work_list_reads_like_a_list_of_tuples() -> None:
     assert (work[0], work[-1]) == (rows[0], rows[-1])
     with pytest.raises(IndexError):
         work[10]
+
+
+def test_stage_files_hands_the_workers_a_bounded_window_of_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections.abc import Sequence
+
+    from flows import staging
+    from flows.synth import write_corpus
+
+    class Recorded(Sequence[tuple[str, None]]):
+        """The work list, noting how far chunks have been cut from it."""
+
+        def __init__(self, items: list[tuple[str, None]]) -> None:
+            self.items, self.cut = items, 0
+
+        def __len__(self) -> int:
+            return len(self.items)
+
+        def __getitem__(self, index):  # type: ignore[no-untyped-def]
+            if isinstance(index, slice):
+                self.cut = max(self.cut, index.stop)
+            return self.items[index]
+
+    write_corpus(tmp_path / "corpus", 40)
+    work = Recorded([(path, None) for path in discover([tmp_path / "corpus"]).paths])
+    monkeypatch.setattr(staging, "QUEUED_CHUNKS", 4)
+    summaries = staging.stage_files(
+        work, tmp_path / "staging", workers=2, batch_size=1, max_file_bytes=1 << 20
+    )
+    first = next(summaries)
+    assert work.cut == 2 + 4  # 40 chunks of one file: 6 handed out before the first result
+    second = next(summaries)
+    assert work.cut == 7
+    rest = list(summaries)
+    assert work.cut == 40
+    dirs = [s.batch_dir for s in [first, second, *rest]]
+    assert dirs == [str(tmp_path / "staging" / f"batch-{i:06d}") for i in range(40)]
+    assert sum(s.documents for s in [first, second, *rest]) == 40
