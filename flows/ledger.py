@@ -69,11 +69,6 @@ class Plan:
     deleted: list[str] = field(default_factory=list)
     unnamed: list[str] = field(default_factory=list)  # names not UTF-8: quarantined unread
 
-    @property
-    def unread(self) -> list[str]:
-        """Every file skipped without reading."""
-        return [*self.skipped, *self.still_superseded, *self.still_rejected]
-
 
 # Each discovered file against its ledger row. A file the ledger does not hold (or holds as
 # deleted) is read; one whose size, mtime and contract version are unchanged is skipped unread
