@@ -68,12 +68,27 @@ def copy_corpus(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
-def harness() -> Iterator[None]:
+def prefect_api() -> Iterator[None]:
     """One temporary Prefect API for every flow test of the session (prefect_test_harness)."""
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def harness(prefect_api: None) -> Iterator[None]:
+    """A flow test against the session's Prefect API; afterwards, its events client is closed.
+
+    Left open, that client's websocket sends a keepalive ping every 20 s, and the ping's payload
+    comes from the global ``random`` (websockets): Hypothesis reports any change to that state
+    while it generates examples, so a ping landing in a later property test was reported as
+    "Do not use the `random` module inside strategies".
+    """
+    from prefect.events.worker import EventsWorker
+
+    yield
+    EventsWorker.drain_all(timeout=30, at_exit=False)
 
 
 @pytest.fixture(scope="session")
