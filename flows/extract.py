@@ -67,8 +67,12 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
     with other suffixes are counted as ignored. A missing source is a hard failure (a typo).
     Symbolic links are listed under their own path, not their target's.
     """
+    sources = list(sources)
     found = _Columns()
-    ignored: set[str] = set()
+    # One source reaches no file twice, so its ignored files are only counted (a content folder
+    # may hold far more images than articles); several sources may overlap, so their ignored
+    # paths are kept to count each once.
+    ignored: set[str] | _Tally = set() if len(sources) > 1 else _Tally()
     for source in sources:
         root = Path(source)
         if root.is_file():
@@ -92,11 +96,28 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
                     else:
                         ignored.add(entry.path)
     table, unnamed = found.finish()
-    if ignored:  # a path both listed and ignored (two overlapping sources) counts as listed
-        named = [path for path in ignored if _is_utf8(path)]
-        listed = pc.sum(pc.is_in(_strings(named), value_set=table["path"])).as_py() or 0
-        return Discovery(table, len(ignored) - listed, unnamed)
-    return Discovery(table, 0, unnamed)
+    if isinstance(ignored, _Tally) or not ignored:
+        return Discovery(table, len(ignored), unnamed)
+    # A path both listed and ignored (overlapping sources) counts as listed.
+    named = [path for path in ignored if _is_utf8(path)]
+    listed = pc.sum(pc.is_in(_strings(named), value_set=table["path"])).as_py() or 0
+    return Discovery(table, len(ignored) - listed, unnamed)
+
+
+class _Tally:
+    """Counts the paths given to it, as a set would, keeping none of them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, _path: str) -> None:
+        self.count += 1
+
+    def update(self, paths: Iterable[str]) -> None:
+        self.count += sum(1 for _ in paths)
+
+    def __len__(self) -> int:
+        return self.count
 
 
 class _Columns:

@@ -38,6 +38,8 @@ def test_discover_is_recursive_sorted_and_filters_suffixes(tmp_path: Path) -> No
         path.write_text("---\n---\n")
     found = [p.relative_to(tmp_path).as_posix() for p in discover_files([tmp_path, tmp_path])]
     assert found == ["a.txt", "b.md", "sub/c.markdown", "sub/d.MD", "sub/deeper/f.txt"]
+    # e.json, .hidden.txt and .git/x.txt: counted (one source) or kept and counted once (two)
+    assert discover([tmp_path]).ignored == discover([tmp_path, tmp_path]).ignored == 3
 
 
 def test_discover_gives_each_file_once_with_its_size_and_mtime(
