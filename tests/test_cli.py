@@ -216,3 +216,21 @@ def test_quarter_peaks_takes_the_highest_sample_of_each_quarter() -> None:
     assert quarter_peaks([5, 1, 2, 9, 3, 3, 7, 4, 1, 8]) == [5, 9, 7, 8]
     assert quarter_peaks([3, 1, 4, 1]) == [3, 1, 4, 1]
     assert quarter_peaks([1, 2, 3]) == []
+
+
+def test_prefect_overhead_compares_the_flow_with_the_mean_of_the_core_runs_around_it() -> None:
+    from flows.bench import prefect_overhead
+
+    def run(wall: float, imports: float, main: float, workers: float) -> dict:
+        return {"wall": wall, "import_s": imports, "cpu_main_s": main, "cpu_workers_s": workers,
+                "process_wall": wall + 1, "summary": {"seconds": {"load": 1.0}}}  # fmt: skip
+
+    flow = run(55.0, 2.5, 30.0, 70.0)
+    figures = prefect_overhead(flow, [run(48.0, 0.5, 24.0, 66.0), run(52.0, 0.5, 26.0, 64.0)], "x")
+    assert figures["core_walls"] == [48.0, 52.0] and figures["core_wall"] == 50.0
+    assert figures["overhead"] == pytest.approx(0.10)  # 55 / 50
+    assert figures["overhead_after_imports"] == pytest.approx(52.5 / 49.5 - 1)
+    assert (figures["cpu_s"], figures["core_cpu_s"]) == (100.0, 90.0)
+    assert figures["cpu_overhead"] == pytest.approx(100 / 90 - 1)
+    assert (figures["import_s"], figures["core_import_s"], figures["mode"]) == (2.5, 0.5, "x")
+    assert figures["seconds"] == {"load": 1.0}

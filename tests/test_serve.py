@@ -9,6 +9,7 @@ running one after the other.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -291,3 +292,26 @@ def test_prefect_yaml_deploys_to_a_process_pool_and_a_worker_runs_it(
     assert [(r["run_id"], r["status"], r["files_loaded"]) for r in _runs(warehouse)] == [
         (str(run.id), "success", 4)
     ]
+
+
+def test_bench_measures_the_flow_against_the_server_between_two_core_runs(
+    server: dict[str, str], tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        [str(BIN / "newsflow"), "bench", "--docs", "100", "--workers", "1", "--corpus", "c",
+         "--prefect", "--json", "b.json"],
+        cwd=tmp_path, env=server, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    url = server["PREFECT_API_URL"]
+    assert f"prefect flow (server {url}): " in proc.stdout, proc.stdout
+    figures = json.loads((tmp_path / "b.json").read_text())["prefect"]
+    assert figures["mode"] == f"server {url}" and len(figures["core_walls"]) == 2
+    assert figures["core_wall"] == pytest.approx(sum(figures["core_walls"]) / 2)
+    assert figures["overhead"] == pytest.approx(figures["wall"] / figures["core_wall"] - 1)
+    # the flow ran every stage, as tasks of a flow run against the server
+    assert set(figures["seconds"]) >= {"discover", "plan", "extract", "load", "models", "publish"}
+    with _client(server) as client:
+        runs = client.read_flow_runs()
+    bench_runs = [r for r in runs if str(r.parameters.get("warehouse")).endswith("/flow.duckdb")]
+    assert len(bench_runs) == 1 and bench_runs[0].state and bench_runs[0].state.is_completed()
