@@ -155,9 +155,7 @@ class _Columns:
 
     def _flush(self) -> None:
         count = len(self.sizes)
-        paths = pa.StringArray.from_buffers(
-            count, pa.py_buffer(self.offsets), pa.py_buffer(bytes(self.data))
-        )
+        paths = _string_array(self.offsets, bytes(self.data))
         sizes = pa.Array.from_buffers(pa.int64(), count, [None, pa.py_buffer(self.sizes)])
         mtimes = pa.Array.from_buffers(pa.int64(), count, [None, pa.py_buffer(self.mtimes)])
         self.parts.append(
@@ -182,10 +180,12 @@ class _Columns:
 def _strings(values: list[str]) -> pa.StringArray:
     """A string column built from raw buffers (see :class:`_Columns`)."""
     encoded = [value.encode("utf-8") for value in values]
-    offsets = array("i", accumulate(map(len, encoded), initial=0))
-    return pa.StringArray.from_buffers(
-        len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))
-    )
+    return _string_array(array("i", accumulate(map(len, encoded), initial=0)), b"".join(encoded))
+
+
+def _string_array(offsets: array, data: bytes) -> pa.StringArray:
+    """UTF-8 ``data`` cut at ``offsets`` (one more than the strings) as an Arrow string column."""
+    return pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _is_utf8(path: str) -> bool:

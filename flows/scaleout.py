@@ -33,6 +33,7 @@ from flows.staging import (
     ChunkSummary,
     chunk_files,
     chunk_tables,
+    chunked,
     summarize,
     write_batch,
 )
@@ -161,7 +162,8 @@ def stage_files_dask(
     ``staging_dir/batch-NNNNNN``.
     """
     size = chunk_files(batch_size)
-    count = -(-len(paths) // size)  # chunks: each becomes Python objects only when submitted
+    count = -(-len(paths) // size)
+    chunks = chunked(paths, size)  # each becomes Python objects only when it is submitted
     if not count:
         return
     with ExitStack() as stack:
@@ -182,7 +184,7 @@ def stage_files_dask(
             while submitted < count and len(pending) < window:
                 parameters = {
                     "batch": submitted,
-                    "items": paths[submitted * size : (submitted + 1) * size],
+                    "items": next(chunks),
                     "max_file_bytes": max_file_bytes,
                 }
                 pending.append(_submit(runner, parameters, api_url))
