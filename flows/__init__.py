@@ -4,7 +4,7 @@ The stage functions are plain Python and importable from a notebook; ``flows.pip
 only module that imports Prefect.
 
 For analysis, ``from flows import Warehouse`` (read-only, one consistent run; see
-:mod:`flows.analysis`), ``open_warehouse`` and ``read_relation``. They are imported on first
+:mod:`flows.analysis.warehouse`), ``open_warehouse`` and ``read_relation``. Imported on first
 use, so ``import flows`` stays light.
 """
 
@@ -14,10 +14,10 @@ __version__ = "0.1.0"
 __all__ = ["QueryError", "Warehouse", "__version__", "open_warehouse", "read_relation"]
 
 _LAZY = {
-    "Warehouse": "flows.analysis",
-    "QueryError": "flows.analysis",
-    "open_warehouse": "flows.warehouse",
-    "read_relation": "flows.warehouse",
+    "Warehouse": "flows.analysis.warehouse",
+    "QueryError": "flows.analysis.warehouse",
+    "open_warehouse": "flows.load.publish",
+    "read_relation": "flows.load.publish",
 }
 
 

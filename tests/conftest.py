@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.core import RunSummary, run_ingest
-from flows.load import ensure_schema
+from flows.db import ensure_schema
+from flows.ingest import RunSummary, run_ingest
 from flows.settings import SQL_DIR, Settings, load_settings
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.analysis import QueryError, Warehouse
-from flows.cli import build_parser
-from flows.core import run_ingest
-from flows.render import render
+from flows.analysis.formats import render
+from flows.analysis.warehouse import QueryError, Warehouse
+from flows.cli.main import build_parser
+from flows.ingest import run_ingest
 from flows.settings import DEFAULT_SOURCE, load_settings
 from tests.conftest import CORPUS
 
@@ -85,7 +85,7 @@ def test_import_flows_stays_light_and_exports_the_helpers() -> None:
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert proc.stdout == "[] flows.analysis False\n"
+    assert proc.stdout == "[] flows.analysis.warehouse False\n"
 
 
 def test_relations_lists_tables_then_models_with_exact_counts(seed_warehouse: Path) -> None:

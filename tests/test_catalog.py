@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import cli
-from flows.catalog import Catalog, Entry, compile_catalog
+from flows.cli import main as cli
+from flows.models.catalog import Catalog, Entry, compile_catalog
 from flows.settings import SQL_DIR
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.warehouse import files_for
+from flows.load.publish import files_for
 from tests.conftest import CORPUS, query, table_contents
 
 NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
@@ -167,7 +167,7 @@ def test_explain_shows_rows_or_the_rejection(mixed_corpus: Path, tmp_path: Path)
 
 
 def test_contract_prints_the_declared_table(tmp_path: Path) -> None:
-    from flows.contract import render_markdown
+    from flows.normalize.contract import render_markdown
 
     proc = run_cli("contract", cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (0, render_markdown())
@@ -211,7 +211,7 @@ def test_bench_prints_and_writes_its_figures(tmp_path: Path) -> None:
 
 
 def test_quarter_peaks_takes_the_highest_sample_of_each_quarter() -> None:
-    from flows.bench import quarter_peaks
+    from flows.tools.bench import quarter_peaks
 
     assert quarter_peaks([5, 1, 2, 9, 3, 3, 7, 4, 1, 8]) == [5, 9, 7, 8]
     assert quarter_peaks([3, 1, 4, 1]) == [3, 1, 4, 1]
@@ -219,7 +219,7 @@ def test_quarter_peaks_takes_the_highest_sample_of_each_quarter() -> None:
 
 
 def test_prefect_overhead_compares_the_flow_with_the_mean_of_the_core_runs_around_it() -> None:
-    from flows.bench import prefect_overhead
+    from flows.tools.bench import prefect_overhead
 
     def run(wall: float, imports: float, main: float, workers: float) -> dict:
         return {"wall": wall, "import_s": imports, "cpu_main_s": main, "cpu_workers_s": workers,

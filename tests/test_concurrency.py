@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.core import run_ingest
+from flows.ingest import run_ingest
+from flows.load.publish import files_for
 from flows.settings import load_settings
-from flows.synth import write_corpus
-from flows.warehouse import files_for
+from flows.tools.synth import write_corpus
 from tests.conftest import query, table_contents
 
 pytestmark = pytest.mark.slow

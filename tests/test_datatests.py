@@ -13,20 +13,20 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows import cli
-from flows.core import RunSummary, build_models, check_data, run_ingest
-from flows.datatests import (
+from flows.cli import main as cli
+from flows.ingest import RunSummary, build_models, check_data, run_ingest
+from flows.load.merge import TABLES
+from flows.load.publish import files_for
+from flows.models.datatests import (
     collect_tests,
     load_declarations,
     render_markdown,
     render_text,
     run_data_tests,
 )
-from flows.load import TABLES
-from flows.normalize import make_id
+from flows.normalize.document import make_id
 from flows.records import StageFailed
 from flows.settings import SQL_DIR, Settings, load_settings
-from flows.warehouse import files_for
 from tests.conftest import CORPUS, query
 
 NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))

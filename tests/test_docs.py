@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from flows.cli import build_parser
+from flows.cli.main import build_parser
 from flows.settings import SQL_DIR
 from tests.conftest import REPO
 
@@ -49,6 +49,6 @@ def test_ci_runs_the_readme_install_and_test_commands() -> None:
 
 
 def test_readme_contract_table_is_the_declared_contract() -> None:
-    from flows.contract import render_markdown
+    from flows.normalize.contract import render_markdown
 
     assert render_markdown() in README

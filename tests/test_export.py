@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.analysis import Warehouse
-from flows.core import run_ingest
-from flows.export import export_parquet, read_back_sql
+from flows.analysis.export import export_parquet, read_back_sql
+from flows.analysis.warehouse import Warehouse
+from flows.ingest import run_ingest
 from flows.records import StageFailed
 from flows.settings import DEFAULT_SOURCE, load_settings
 from tests.conftest import CORPUS

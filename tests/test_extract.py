@@ -13,14 +13,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.extract import (
-    SafeLoader,
-    discover,
-    discover_files,
-    parse_document,
-    read_document,
-    split_front_matter,
-)
+from flows.extract.discover import discover, discover_files
+from flows.extract.frontmatter import SafeLoader, parse_document, read_document, split_front_matter
 from flows.records import FrontMatter, Rejection, StageFailed
 from tests.conftest import CORPUS
 
@@ -46,7 +40,7 @@ def test_discover_gives_each_file_once_with_its_size_and_mtime(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small buffers, so the columns are built from several of them.
-    monkeypatch.setattr("flows.extract._Columns._BATCH", 3)
+    monkeypatch.setattr("flows.extract.discover._Columns._BATCH", 3)
     names = ["z.md", "é.md", "a b.txt", "sub/ü/x.md", "sub/y.txt", "sub/Z.md", ".hid/h.md"]
     for i, rel in enumerate(names):
         path = tmp_path / rel
@@ -70,7 +64,7 @@ def test_discover_does_not_make_pyarrow_import_pandas() -> None:
     # Importing pandas costs 0.35-0.5 s; discover runs before any worker starts, so it must
     # not pay it (pyarrow imports pandas on its first conversion of Python lists).
     script = (
-        "import sys; from flows.extract import discover; "
+        "import sys; from flows.extract.discover import discover; "
         f"found = discover([{str(CORPUS)!r}]); "
         "assert len(found) == 9, len(found); "
         "assert 'pandas' not in sys.modules"
@@ -224,7 +218,7 @@ def test_any_text_after_an_opening_delimiter_never_crashes(text: str) -> None:
 def test_work_list_reads_like_a_list_of_tuples() -> None:
     import pyarrow as pa
 
-    from flows.ledger import WorkList
+    from flows.load.ledger import WorkList
 
     rows = [(f"/c/{i:03d}.md", None if i % 3 else f"sha{i}") for i in range(10)]
     work = WorkList(pa.table({"path": [p for p, _ in rows], "sha256": [s for _, s in rows]}))
@@ -242,8 +236,8 @@ def test_stage_files_hands_the_workers_a_bounded_window_of_chunks(
 ) -> None:
     from collections.abc import Sequence
 
-    from flows import staging
-    from flows.synth import write_corpus
+    from flows.normalize import batches as staging
+    from flows.tools.synth import write_corpus
 
     class Recorded(Sequence[tuple[str, None]]):
         """The work list, noting how far chunks have been cut from it."""

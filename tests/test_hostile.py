@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.core import run_ingest
-from flows.extract import parse_document
-from flows.normalize import DocumentRows, make_id, normalize_document
+from flows.extract.frontmatter import parse_document
+from flows.ingest import run_ingest
+from flows.normalize.document import DocumentRows, make_id, normalize_document
 from flows.records import FrontMatter, Rejection
 from flows.settings import load_settings
-from flows.synth import write_corpus
+from flows.tools.synth import write_corpus
 from tests.conftest import query
 from tests.hostile import MAX_FILE_BYTES, build_hostile_corpus
 

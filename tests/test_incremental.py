@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from flows import core
-from flows.core import RunSummary, run_ingest
-from flows.normalize import make_id
+from flows import ingest
+from flows.ingest import RunSummary, run_ingest
+from flows.load.publish import files_for
+from flows.normalize.document import make_id
 from flows.settings import Settings
-from flows.warehouse import files_for
 from tests.conftest import query, table_contents
 
 
@@ -159,7 +159,7 @@ def test_unchanged_files_are_not_read_and_touched_files_not_parsed(
     before = table_contents(settings.warehouse)
 
     parsed: list[str] = []
-    import flows.staging as staging
+    import flows.normalize.batches as staging
 
     real = staging.parse_document
     monkeypatch.setattr(staging, "parse_document", lambda p, raw: parsed.append(p) or real(p, raw))
@@ -173,7 +173,7 @@ def test_unchanged_files_are_not_read_and_touched_files_not_parsed(
     assert row == {"mtime_ns": 1}
     assert table_contents(settings.warehouse) == before
 
-    monkeypatch.setattr(core, "CONTRACT_VERSION", "next")  # a new contract: everything again
+    monkeypatch.setattr(ingest, "CONTRACT_VERSION", "next")  # a new contract: everything again
     summary = run_ingest(settings)
     assert (summary.files_loaded, len(parsed)) == (5, 5)
     assert table_contents(settings.warehouse) == before
@@ -282,20 +282,20 @@ def test_streaming_load_matches_the_whole_run_decision_at_any_batch_size(
 def test_groups_cut_before_the_last_chunks_in_flight() -> None:
     """Groups of about batch_size files as chunks arrive; the chunks the workers parse side by
     side at the end form the last group, so little is left to load once they are done."""
-    from flows.staging import ChunkSummary
+    from flows.normalize.batches import ChunkSummary
 
     chunks = [ChunkSummary(f"b{i}", 1000, 1000, 0, 0) for i in range(25)]
-    sizes = [len(g) for g in core._groups(chunks, 10_000, total=25_000, last=2_000)]
+    sizes = [len(g) for g in ingest._groups(chunks, 10_000, total=25_000, last=2_000)]
     assert sizes == [10, 10, 3, 2]
-    assert [len(g) for g in core._groups(chunks, 10_000)] == [10, 10, 5]
+    assert [len(g) for g in ingest._groups(chunks, 10_000)] == [10, 10, 5]
     # a run smaller than what is in flight is one group; the boundary is cut once
-    assert [len(g) for g in core._groups(chunks[:2], 10_000, total=2_000, last=2_000)] == [2]
-    assert [len(g) for g in core._groups(chunks[:3], 10_000, total=3_000, last=2_000)] == [1, 2]
+    assert [len(g) for g in ingest._groups(chunks[:2], 10_000, total=2_000, last=2_000)] == [2]
+    assert [len(g) for g in ingest._groups(chunks[:3], 10_000, total=3_000, last=2_000)] == [1, 2]
     uneven = [ChunkSummary(f"c{i}", n, n, 0, 0) for i, n in enumerate([700, 700, 400, 300, 300])]
-    assert [g for g in core._groups(uneven, 1_000, total=2_400, last=600)] == [
+    assert [g for g in ingest._groups(uneven, 1_000, total=2_400, last=600)] == [
         ["c0", "c1"], ["c2"], ["c3", "c4"]
     ]  # fmt: skip
     # cut once, at the first chunk that leaves no more than the last files to come
-    assert [g for g in core._groups(uneven[1:], 1_000, total=1_700, last=1_000)] == [
+    assert [g for g in ingest._groups(uneven[1:], 1_000, total=1_700, last=1_000)] == [
         ["c1"], ["c2", "c3", "c4"]
     ]  # fmt: skip

@@ -10,13 +10,14 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from flows.contract import CONTRACT_VERSION
-from flows.core import RunSummary, run_ingest
-from flows.load import ROW_GROUP_SIZE, connect, cursor, load_batch, prepare_run
+from flows.db import ROW_GROUP_SIZE, connect, cursor
+from flows.ingest import RunSummary, run_ingest
+from flows.load.merge import load_batch, prepare_run
+from flows.load.publish import files_for
+from flows.normalize.batches import build_tables, process_file
+from flows.normalize.contract import CONTRACT_VERSION
 from flows.records import StageFailed
 from flows.settings import Settings
-from flows.staging import build_tables, process_file
-from flows.warehouse import files_for
 from tests import golden_seed
 from tests.conftest import CORPUS, SEED, query, table_contents
 

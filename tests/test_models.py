@@ -15,10 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows import cli
-from flows.core import RunSummary, run_ingest
-from flows.datatests import run_data_tests
-from flows.models import (
+from flows.cli import main as cli
+from flows.ingest import RunSummary, run_ingest
+from flows.models.build import (
     discover_models,
     order_models,
     parse_header,
@@ -26,7 +25,8 @@ from flows.models import (
     run_models,
     select_models,
 )
-from flows.normalize import make_id
+from flows.models.datatests import run_data_tests
+from flows.normalize.document import make_id
 from flows.records import StageFailed
 from flows.settings import SQL_DIR, Settings, load_settings
 from tests.conftest import CORPUS, TESTS, query

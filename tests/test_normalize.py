@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.extract import read_document
-from flows.normalize import (
+from flows.extract.frontmatter import read_document
+from flows.normalize.document import (
     Collector,
     DocumentRows,
     canonical_domain,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.core import RunSummary
+from flows.ingest import RunSummary
+from flows.load.publish import files_for
 from flows.settings import Settings
-from flows.warehouse import files_for
 from tests.conftest import CORPUS, query, table_contents
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ def test_ingest_flow_matches_the_core_and_publishes_artifacts(
         TaskRunFilterFlowRunId,
     )
 
-    from flows.pipeline import ingest
+    from flows.pipeline.flow import ingest
 
     warehouse = tmp_path / "flow.duckdb"
     summary = ingest(sources=[str(CORPUS)], warehouse=str(warehouse), workers=2)
@@ -100,7 +100,7 @@ def test_ingest_flow_matches_the_core_and_publishes_artifacts(
 
 
 def test_failed_stage_fails_the_flow_and_names_it(harness: None, tmp_path: Path) -> None:
-    from flows.pipeline import ingest
+    from flows.pipeline.flow import ingest
     from flows.records import StageFailed
 
     with pytest.raises(StageFailed, match="discover failed: source not found"):
@@ -117,7 +117,7 @@ def test_failing_data_test_fails_the_flow_after_publishing_results(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    from flows import pipeline
+    from flows.pipeline import flow as pipeline
     from flows.records import StageFailed
     from flows.settings import SQL_DIR
 
@@ -145,7 +145,7 @@ def test_failed_run_ends_failed_naming_the_stage_and_publishes_nothing(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    from flows.pipeline import ingest
+    from flows.pipeline.flow import ingest
 
     warehouse = tmp_path / "w.duckdb"
     missing = tmp_path / "missing"
@@ -169,7 +169,7 @@ def test_failed_run_ends_failed_naming_the_stage_and_publishes_nothing(
 
 def _hold_lock(warehouse: Path, seconds: float) -> tuple[threading.Thread, threading.Event]:
     """Another writer: hold the warehouse lock in a thread for ``seconds`` (or until set)."""
-    from flows.warehouse import writer_lock
+    from flows.load.publish import writer_lock
 
     held, release = threading.Event(), threading.Event()
 
@@ -198,7 +198,7 @@ def _lock_task_runs(flow_run_id: str) -> list:
 def test_busy_warehouse_is_retried_with_backoff(
     harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows import pipeline
+    from flows.pipeline import flow as pipeline
 
     monkeypatch.setattr(pipeline, "LOCK_BACKOFF_SECONDS", 0.5)  # 0.5, 1, 2 s instead of 10, 20, 40
     warehouse = tmp_path / "busy.duckdb"
@@ -217,7 +217,7 @@ def test_busy_warehouse_is_retried_with_backoff(
 def test_busy_warehouse_fails_after_the_retries_naming_the_holder(
     harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows import pipeline
+    from flows.pipeline import flow as pipeline
 
     monkeypatch.setattr(pipeline, "LOCK_BACKOFF_SECONDS", 0.1)
     warehouse = tmp_path / "held.duckdb"
@@ -243,7 +243,7 @@ def test_other_failures_are_not_retried(harness: None, tmp_path: Path) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
 
-    from flows.pipeline import ingest
+    from flows.pipeline.flow import ingest
 
     state = ingest(
         sources=[str(tmp_path / "missing")], warehouse=str(tmp_path / "w.duckdb"),
@@ -261,7 +261,7 @@ def test_other_failures_are_not_retried(harness: None, tmp_path: Path) -> None:
 
 
 def test_strict_fails_the_run_after_publishing(harness: None, tmp_path: Path) -> None:
-    from flows.pipeline import ingest
+    from flows.pipeline.flow import ingest
 
     warehouse = tmp_path / "strict.duckdb"
     state = ingest(

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.analysis import Warehouse
-from flows.core import run_ingest
-from flows.report import write_report
+from flows.analysis.report import write_report
+from flows.analysis.warehouse import Warehouse
+from flows.ingest import run_ingest
 from flows.settings import DEFAULT_SOURCE, load_settings
 from tests.conftest import REPO
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.extract import split_front_matter
-from flows.safe_yaml import FALLBACK, fast_load, load_front_matter, strict_load
+from flows.extract.frontmatter import split_front_matter
+from flows.extract.safe_yaml import FALLBACK, fast_load, load_front_matter, strict_load
 from tests.conftest import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.core import run_ingest
+from flows.ingest import run_ingest
 from flows.settings import REPO_ROOT, load_settings
-from flows.synth import write_corpus
+from flows.tools.synth import write_corpus
 from tests.conftest import CORPUS, query, table_contents
 from tests.test_cli import run_cli
 
@@ -84,7 +84,7 @@ def test_flow_on_a_dask_cluster_matches_the_local_path(
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
-    from flows.pipeline import ingest
+    from flows.pipeline.flow import ingest
 
     storage = Path(PREFECT_LOCAL_STORAGE_PATH.value())
     stored = set(storage.iterdir()) if storage.exists() else set()
@@ -155,8 +155,8 @@ def test_dask_address_needs_prefect(tmp_path: Path) -> None:
 def test_an_unreachable_scheduler_fails_the_extract_stage(tmp_path: Path) -> None:
     import dask
 
+    from flows.pipeline.dask import stage_files_dask
     from flows.records import StageFailed
-    from flows.scaleout import stage_files_dask
 
     source = tmp_path / "a.txt"
     source.write_text("---\ntitle: x\n---\n")
@@ -179,8 +179,8 @@ def test_an_unreachable_scheduler_fails_the_extract_stage(tmp_path: Path) -> Non
 
 
 def test_workers_that_cannot_see_the_sources_fail_early(tmp_path: Path) -> None:
+    from flows.pipeline.dask import _check_workers_see
     from flows.records import StageFailed
-    from flows.scaleout import _check_workers_see
 
     class Client:
         def run(self, fn: object, path: str) -> dict[str, bool]:
@@ -191,7 +191,7 @@ def test_workers_that_cannot_see_the_sources_fail_early(tmp_path: Path) -> None:
 
 
 def test_the_address_comes_from_the_env_and_reaches_the_deployment(tmp_path: Path) -> None:
-    from flows.pipeline import deployment_parameters
+    from flows.pipeline.flow import deployment_parameters
 
     env = {"NEWSFLOW_DASK_ADDRESS": "tcp://127.0.0.1:8786"}
     settings = load_settings(env=env, warehouse=tmp_path / "w.duckdb")

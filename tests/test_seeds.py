@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.core import RunSummary, run_ingest
+from flows.ingest import RunSummary, run_ingest
 from flows.settings import DEFAULT_SOURCE, Settings, load_settings
 from tests.conftest import query, table_contents
 

@@ -35,7 +35,7 @@ def test_deployment_has_the_schedule_parameters_and_limit(harness: None, tmp_pat
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 
-    from flows.pipeline import build_deployment, deployment_parameters
+    from flows.pipeline.flow import build_deployment, deployment_parameters
 
     settings = load_settings(env={}, sources=(CORPUS,), warehouse=tmp_path / "w.duckdb", workers=2)
     parameters = deployment_parameters(settings, strict=True, lock_retries=3)
@@ -63,7 +63,7 @@ def test_deployment_has_the_schedule_parameters_and_limit(harness: None, tmp_pat
     assert flow.name == "ingest"
     for deployment in (cron, interval):
         assert deployment.parameters == parameters
-        assert deployment.entrypoint == "flows.pipeline.ingest"
+        assert deployment.entrypoint == "flows.pipeline.flow.ingest"
         assert deployment.global_concurrency_limit.limit == 1
         assert set(deployment.parameter_openapi_schema["properties"]) == set(parameters)
         assert not deployment.paused

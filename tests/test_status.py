@@ -18,11 +18,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.core import run_ingest
+from flows.analysis.runs import read_runs
+from flows.ingest import run_ingest
+from flows.load.publish import files_for, writer_lock
 from flows.records import StageFailed
-from flows.runs import read_runs
 from flows.settings import Settings, load_settings
-from flows.warehouse import files_for, writer_lock
 from tests.conftest import CORPUS
 
 NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))

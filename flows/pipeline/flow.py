@@ -1,7 +1,7 @@
-"""Prefect shell: the ``ingest`` flow, one task per stage of :func:`flows.core.run_ingest`, and
+"""Prefect shell: the ``ingest`` flow, one task per stage of :func:`flows.ingest.run_ingest`, and
 the deployment that ``newsflow serve`` serves.
 
-This is the only module that imports Prefect (besides ``flows.scaleout``, used only from here).
+This package (with ``flows.pipeline.dask``) is the only one that imports Prefect.
 The stage logic lives in the core; here each stage is wrapped in a task, the busy-warehouse stage
 (``lock``) gets retries with backoff, and the run is published as artifacts.
 """
@@ -26,7 +26,8 @@ from prefect.tasks import exponential_backoff
 from prefect.types.entrypoint import EntrypointType
 from prefect.utilities.annotations import quote
 
-from flows import core, datatests
+from flows import ingest as run
+from flows.models import datatests
 from flows.records import StageFailed
 from flows.settings import Settings, load_settings
 
@@ -112,7 +113,7 @@ def ingest(
     logger.debug("settings: %s", settings)
     run_id = str(flow_run.id)
     try:
-        summary = core.run_ingest(
+        summary = run.run_ingest(
             settings,
             run_stage=partial(run_as_task, lock_retries=lock_retries),
             flow_run_id=run_id,
@@ -148,7 +149,7 @@ def _failed(exc: StageFailed) -> State:
     return Failed(message=str(exc), data=exc)
 
 
-def publish_artifacts(settings: Settings, summary: core.RunSummary) -> None:
+def publish_artifacts(settings: Settings, summary: run.RunSummary) -> None:
     """``ingest-summary``, ``rejections`` and ``drift`` (when any), ``quality-by-provider``."""
     create_markdown_artifact(summary.to_markdown(), key="ingest-summary")
     if summary.rejections:
@@ -160,7 +161,7 @@ def publish_artifacts(settings: Settings, summary: core.RunSummary) -> None:
         )
     if summary.drift:
         create_table_artifact([dict(d) for d in summary.drift], key="drift")
-    quality = core.quality_by_provider(settings.warehouse)
+    quality = run.quality_by_provider(settings.warehouse)
     if quality:
         table = [{k: _plain(v) for k, v in row.items()} for row in quality]
         create_table_artifact(table, key="quality-by-provider")

@@ -22,8 +22,8 @@ from typing import Any
 import duckdb
 import yaml
 
-from flows import load
-from flows.models import parse_header, referenced_relations
+from flows import db
+from flows.models.build import parse_header, referenced_relations
 from flows.records import StageFailed
 
 DECLARATIONS = "declarations"
@@ -415,7 +415,7 @@ def run_data_tests(
         result.results = [run_data_test(conn, test) for test in tests]
     else:
         cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
-        opened = [load.cursor(conn) for _ in range(threads)]
+        opened = [db.cursor(conn) for _ in range(threads)]
         for cursor in opened:
             cursors.put(cursor)
 

@@ -1,6 +1,6 @@
 """``newsflow query``, ``tables``, ``report`` and ``export``: read-only analysis commands.
 
-Each opens the published warehouse read-only (:class:`flows.analysis.Warehouse`), so it never
+Each opens the published warehouse read-only (``Warehouse``), so it never
 changes it and never blocks a run. Data goes to stdout, messages to stderr. ``--quiet`` prints
 only data and errors; ``--verbose`` adds what was read and how long it took. Progress bars appear
 only when both stdout and stderr are terminals (never in CI or a pipe).
@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flows.cli_args import count_int as _count
-from flows.cli_args import shown as _shown
-from flows.render import FORMATS, render
+from flows.analysis.formats import FORMATS, render
+from flows.cli.args import count_int as _count
+from flows.cli.args import shown as _shown
 from flows.settings import DEFAULT_WAREHOUSE, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -130,7 +130,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from flows.analysis import QueryError
+    from flows.analysis.warehouse import QueryError
 
     sql = _read_sql(args)
     limit = args.limit if args.limit is not None else _default_limit(args.format)
@@ -170,7 +170,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from flows.report import build_sections, write_report
+    from flows.analysis.report import build_sections, write_report
 
     started = time.perf_counter()
     with _open(args) as wh:
@@ -194,7 +194,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from flows.export import MANIFEST, export_parquet
+    from flows.analysis.export import MANIFEST, export_parquet
 
     started = time.perf_counter()
     with _open(args) as wh:
@@ -230,7 +230,7 @@ def _open(args: argparse.Namespace) -> Iterator[Any]:
     """The warehouse, read-only; None (after saying why) when it cannot be opened."""
     import duckdb
 
-    from flows.analysis import Warehouse
+    from flows.analysis.warehouse import Warehouse
 
     path = load_settings(warehouse=args.warehouse).warehouse
     if not path.exists():

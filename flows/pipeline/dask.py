@@ -28,8 +28,7 @@ from prefect.client.orchestration import get_client
 from prefect.context import TaskRunContext
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.records import StageFailed
-from flows.staging import (
+from flows.normalize.batches import (
     ChunkSummary,
     chunk_files,
     chunk_tables,
@@ -37,6 +36,7 @@ from flows.staging import (
     summarize,
     write_batch,
 )
+from flows.records import StageFailed
 
 try:
     import distributed
@@ -156,7 +156,7 @@ def stage_files_dask(
     batch_size: int,
     max_file_bytes: int,
 ) -> Iterator[ChunkSummary]:
-    """Like :func:`flows.staging.stage_files` (the same chunks), parsed on a Dask cluster.
+    """Like :func:`flows.normalize.batches.stage_files` (the same chunks), parsed on a Dask cluster.
 
     Yields each batch's summary in input order as soon as it is written to
     ``staging_dir/batch-NNNNNN``.

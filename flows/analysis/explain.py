@@ -8,9 +8,9 @@ from typing import Any
 
 import duckdb
 
-from flows.extract import read_document
-from flows.load import connect
-from flows.normalize import DocumentRows, normalize_document
+from flows.db import connect
+from flows.extract.frontmatter import read_document
+from flows.normalize.document import DocumentRows, normalize_document
 from flows.records import Rejection
 
 

@@ -3,8 +3,8 @@ rather look than read.
 
 The page has no external references: CSS is inline, the charts are PNG images embedded as
 ``data:`` URIs, there is no JavaScript, so it can be mailed or opened offline. It reads the
-warehouse through one read-only :class:`~flows.analysis.Warehouse` (one consistent run) and
-draws the same charts as ``notebooks/analysis.ipynb`` (:mod:`flows.charts`).
+warehouse through one read-only ``Warehouse`` (one consistent run) and
+draws the same charts as ``notebooks/analysis.ipynb`` (:mod:`flows.analysis.charts`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows import __version__, charts
-from flows.analysis import Warehouse
-from flows.render import cell_text
+from flows import __version__
+from flows.analysis import charts
+from flows.analysis.formats import cell_text
+from flows.analysis.warehouse import Warehouse
 
 REPORT_FILE = "report.html"
 CSS = """

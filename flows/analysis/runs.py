@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 from filelock import FileLock, Timeout
 
-from flows.warehouse import WarehouseFiles, files_for
+from flows.load.publish import WarehouseFiles, files_for
 
 COLUMNS = (
     "run_id, flow_run_id, status, started_at, finished_at, files_seen, files_loaded, "

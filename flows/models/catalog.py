@@ -15,9 +15,9 @@ from pathlib import Path
 
 import duckdb
 
-from flows.datatests import DataTest, Relation, collect_tests, load_declarations
-from flows.load import ensure_schema
-from flows.models import Model, discover_models, run_models
+from flows.db import ensure_schema
+from flows.models.build import Model, discover_models, run_models
+from flows.models.datatests import DataTest, Relation, collect_tests, load_declarations
 
 
 @dataclass

@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from flows import __version__
-from flows.analysis import CHECKSUM_METHOD, RelationInfo, Warehouse, quote
+from flows.analysis.warehouse import CHECKSUM_METHOD, RelationInfo, Warehouse, quote
 from flows.records import StageFailed
 
 MANIFEST = "manifest.json"

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.extract import parse_document, read_file
-from flows.normalize import DocumentRows, normalize_document
+from flows.extract.frontmatter import parse_document, read_file
+from flows.normalize.document import DocumentRows, normalize_document
 from flows.records import Rejection
 
 T = TypeVar("T")

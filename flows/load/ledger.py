@@ -18,7 +18,7 @@ from typing import overload
 import duckdb
 import pyarrow as pa
 
-from flows.extract import Discovery
+from flows.extract.discover import Discovery
 
 
 class WorkList(Sequence[tuple[str, "str | None"]]):

@@ -10,7 +10,7 @@ For notebooks and the ``newsflow query/tables/report/export`` commands::
         busy = wh.sql("select * from topic_trends where article_count >= ?", [2])
 
 A :class:`Warehouse` holds one read-only DuckDB connection, so everything read through it comes
-from the same complete run even while a new run publishes (see :mod:`flows.warehouse`). It never
+from the same complete run even while a new run publishes (see :mod:`flows.load.publish`). It never
 writes and never blocks a run. To see a newer run, close it and open a new one: DuckDB shares one
 database per file within a process, so a second ``Warehouse`` opened while the first is still
 open sees the same run. Times are shown in UTC.
@@ -25,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from flows.warehouse import open_warehouse
+from flows.load.publish import open_warehouse
 
 ROLES = ("table", "model", "etl")
 # Order-independent content checksum, recomputable from any copy of the rows in DuckDB.

@@ -17,16 +17,12 @@ loaded early that loses to a deferred one is replaced and its file marked supers
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from flows.extract import real_name
 from flows.records import StageFailed
 
 TABLES = ("provider", "article", "related", "image", "topic", "article_topic")
@@ -38,7 +34,6 @@ KEYS = {
     "image": "image_id",
     "article_topic": "article_id || '/' || topic_id",
 }
-SCHEMA_VERSION = "2"
 _EARLY = "select article_id from _run_candidates where not deferred"
 STAGE = "load"
 
@@ -234,73 +229,6 @@ class BatchResult:
         ):
             for table, count in theirs.items():
                 mine[table] = mine.get(table, 0) + count
-
-
-# Rows per row group for everything newsflow writes (DuckDB's default is 122,880). A checkpoint
-# compresses again the last, partly filled row group of every table it touches; with the default
-# a 100,000-article load has one such group per table, so every checkpoint recompressed all the
-# raw front matter loaded so far. With 32,768 the full groups are written once and only the tail
-# group is redone: at 100,000 documents the final checkpoint drops from about 2 s to about 1 s
-# and the file stays the same size. The size belongs to the attached database, not to the file,
-# so every writer attaches with it (readers need nothing: any row group size reads the same).
-ROW_GROUP_SIZE = 32768
-CATALOG = "warehouse"
-
-
-def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open a warehouse file (creating its folder when writing).
-
-    A writer attaches the file as catalog ``warehouse`` (with ``ROW_GROUP_SIZE``) to an
-    in-memory DuckDB and makes it the default, so unqualified names resolve as before. ``USE``
-    holds per connection: a cursor of this connection must run ``use warehouse`` too
-    (:func:`cursor`). Spills go to ``<file>.tmp``, as for ``duckdb.connect(file)``.
-    """
-    path = Path(path)
-    try:
-        if read_only:
-            return duckdb.connect(str(path), read_only=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(config={"temp_directory": f"{path}.tmp"})
-        try:
-            quoted = str(path).replace("'", "''")
-            conn.execute(f"attach '{quoted}' as {CATALOG} (row_group_size {ROW_GROUP_SIZE})")
-            conn.execute(f"use {CATALOG}")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-    except duckdb.Error as exc:
-        raise StageFailed("connect", f"cannot open warehouse {path}: {exc}") from exc
-
-
-def cursor(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """Another connection to ``conn``'s database, reading the same default catalog."""
-    catalog = conn.execute("select current_database()").fetchone()[0].replace('"', '""')
-    other = conn.cursor()
-    other.execute(f'use "{catalog}"')
-    return other
-
-
-def ensure_schema(conn: duckdb.DuckDBPyConnection, sql_dir: Path) -> None:
-    """Create the warehouse and etl tables if they do not exist; refuse an older layout."""
-    existed = bool(
-        conn.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'main' and table_name = 'article'"
-        ).fetchone()[0]
-    )
-    for ddl in sorted((sql_dir / "schema").glob("*.sql")):
-        conn.execute(ddl.read_text(encoding="utf-8"))
-    row = conn.execute("select value from etl.meta where key = 'schema_version'").fetchone()
-    if row is None and not existed:
-        conn.execute("insert into etl.meta values ('schema_version', ?)", [SCHEMA_VERSION])
-    elif row is None or row[0] != SCHEMA_VERSION:
-        found = row[0] if row else "1"
-        raise StageFailed(
-            "begin",
-            f"the warehouse was built with schema version {found}, this newsflow writes "
-            f"{SCHEMA_VERSION}: rebuild it from the sources with `newsflow run --full-refresh`",
-        )
 
 
 def _columns(conn: duckdb.DuckDBPyConnection, table: str, schema: str = "main") -> list[str]:
@@ -627,50 +555,3 @@ def reconcile(
         for name in paths:
             conn.unregister(name)
     return removed
-
-
-def start_run(
-    conn: duckdb.DuckDBPyConnection,
-    run_id: str,
-    sources: Sequence[str],
-    flow_run_id: str | None = None,
-    parameters: dict[str, object] | None = None,
-) -> None:
-    conn.execute(
-        "insert into etl.run (run_id, flow_run_id, started_at, status, sources, parameters) "
-        "values (?, ?, ?, 'running', ?, ?)",
-        [run_id, flow_run_id, dt.datetime.now(dt.UTC), list(sources),
-         json.dumps(parameters or {}, sort_keys=True, default=str)],
-    )  # fmt: skip
-
-
-def table_rows(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return {t: _count(conn, f"select count(*) from {t}") for t in TABLES}
-
-
-def finish_run(conn: duckdb.DuckDBPyConnection, run_id: str, values: dict[str, object]) -> None:
-    """Fill in the run's row: ``values`` maps etl.run columns to values (dicts become JSON)."""
-    values = {
-        name: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
-        for name, v in values.items()
-    }
-    assignments = ", ".join(f"{name} = ${name}" for name in values)
-    conn.execute(
-        f"update etl.run set finished_at = $finished_at, {assignments} where run_id = $run_id",
-        {**values, "finished_at": dt.datetime.now(dt.UTC), "run_id": run_id},
-    )
-
-
-def forget_missing_rejections(conn: duckdb.DuckDBPyConnection) -> int:
-    """Drop quarantine rows of files that no longer exist (deleted or renamed)."""
-    rows = conn.execute("select path, kind from etl.rejection").fetchall()
-    gone = [
-        path
-        for path, kind in rows
-        if not os.path.lexists(real_name(path) if kind == "bad_file_name" else path)
-    ]
-    if gone:
-        conn.execute(
-            "delete from etl.rejection where path in (select unnest($gone))", {"gone": gone}
-        )
-    return len(gone)

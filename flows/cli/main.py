@@ -14,14 +14,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flows import __version__, bench, cli_analysis, cli_ops
-from flows.cli_args import add_dask_address as _add_dask_address
-from flows.cli_args import add_warehouse as _add_warehouse
-from flows.cli_args import ingest_settings
-from flows.cli_args import positive_int as _positive
-from flows.cli_args import shown as _shown
+from flows import __version__
+from flows.cli import analysis as cli_analysis
+from flows.cli import ops as cli_ops
+from flows.cli.args import add_dask_address as _add_dask_address
+from flows.cli.args import add_warehouse as _add_warehouse
+from flows.cli.args import ingest_settings
+from flows.cli.args import positive_int as _positive
+from flows.cli.args import shown as _shown
 from flows.records import StageFailed
 from flows.settings import DEFAULT_SOURCE, load_settings
+from flows.tools import bench
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -139,14 +142,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     if args.no_prefect:
-        from flows.core import run_ingest
+        from flows.ingest import run_ingest
 
         summary = run_ingest(settings).to_dict()
     else:
         cli_ops.prefect_defaults()  # quiet, patient temporary API; README: Prefect
         if args.quiet:
             os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        from flows.pipeline import ingest
+        from flows.pipeline.flow import ingest
 
         summary = ingest(
             sources=[str(s) for s in settings.sources],
@@ -209,7 +212,7 @@ def print_summary(summary: dict[str, Any], elapsed: float) -> None:
 
 
 def cmd_rejections(args: argparse.Namespace) -> int:
-    from flows.explain import list_rejections
+    from flows.analysis.explain import list_rejections
 
     settings = load_settings(warehouse=args.warehouse)
     rows = list_rejections(settings.warehouse)
@@ -223,7 +226,7 @@ def cmd_rejections(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from flows.explain import explain_file
+    from flows.analysis.explain import explain_file
 
     settings = load_settings(warehouse=args.warehouse, max_file_bytes=args.max_file_bytes)
     if not args.path.exists() and not args.path.is_symlink():
@@ -262,7 +265,7 @@ def _short(value: Any, width: int = 60) -> str:
 
 
 def cmd_contract(args: argparse.Namespace) -> int:
-    from flows.contract import render_markdown
+    from flows.normalize.contract import render_markdown
 
     print(render_markdown(), end="")
     return EXIT_OK
@@ -271,7 +274,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
 def print_quality(warehouse: Path, top: int) -> None:
     import pandas as pd
 
-    from flows.core import quality_by_provider
+    from flows.ingest import quality_by_provider
 
     rows = quality_by_provider(warehouse, limit=top)
     print(f"\nquality_by_provider (top {len(rows)}):")
@@ -342,7 +345,7 @@ def _require_warehouse(path: Path) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from flows.core import rebuild_models
+    from flows.ingest import rebuild_models
 
     settings = load_settings(warehouse=args.warehouse)
     _require_warehouse(settings.warehouse)
@@ -363,7 +366,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from flows.core import check_data
+    from flows.ingest import check_data
 
     settings = load_settings(warehouse=args.warehouse)
     _require_warehouse(settings.warehouse)
@@ -373,7 +376,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def print_data_tests(results: list[dict[str, Any]], seconds: float | None = None) -> None:
-    from flows.datatests import headline, render_text
+    from flows.models.datatests import headline, render_text
 
     if not results:
         return
@@ -384,7 +387,7 @@ def print_data_tests(results: list[dict[str, Any]], seconds: float | None = None
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from flows.catalog import compile_catalog, write_catalog
+    from flows.models.catalog import compile_catalog, write_catalog
 
     settings = load_settings()
     catalog = compile_catalog(settings.sql_dir)

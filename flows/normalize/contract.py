@@ -1,7 +1,7 @@
 """The declared contract: every source field, its column, type, whether required, and its rule.
 
-This table drives :mod:`flows.normalize` (which keys are known, how each scalar is coerced) and is
-rendered into the README by ``newsflow contract``. Paths use ``[]`` for list items.
+This table drives :mod:`~flows.normalize.document` (which keys are known, how each scalar is
+coerced) and is rendered into the README by ``newsflow contract``. Paths use ``[]`` for list items.
 """
 
 from __future__ import annotations

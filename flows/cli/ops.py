@@ -17,12 +17,12 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
-from flows.cli_args import add_dask_address as _add_dask_address
-from flows.cli_args import add_warehouse as _add_warehouse
-from flows.cli_args import count_int as _count
-from flows.cli_args import ingest_settings
-from flows.cli_args import positive_int as _positive
-from flows.cli_args import shown as _shown
+from flows.cli.args import add_dask_address as _add_dask_address
+from flows.cli.args import add_warehouse as _add_warehouse
+from flows.cli.args import count_int as _count
+from flows.cli.args import ingest_settings
+from flows.cli.args import positive_int as _positive
+from flows.cli.args import shown as _shown
 from flows.settings import load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -158,7 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone: {args.timezone!r}") from None
     prefect_defaults()
-    from flows import pipeline
+    from flows.pipeline import flow as pipeline
 
     parameters = pipeline.deployment_parameters(settings, args.strict, args.lock_retries)
     deployment = pipeline.build_deployment(
@@ -192,7 +192,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from flows.runs import duration, read_runs
+    from flows.analysis.runs import duration, read_runs
 
     settings = load_settings(warehouse=args.warehouse)
     try:

@@ -17,18 +17,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from flows import datatests
-from flows import load as load_mod
-from flows import models as models_mod
-from flows.contract import CONTRACT_VERSION
-from flows.datatests import CheckResult
-from flows.extract import Discovery
-from flows.extract import discover as discover_sources
-from flows.ledger import Plan, plan_run
-from flows.models import ModelResult, build_in_order
-from flows.records import StageFailed
-from flows.settings import Settings
-from flows.staging import (
+from flows import db
+from flows.extract.discover import Discovery
+from flows.extract.discover import discover as discover_sources
+from flows.load import bookkeeping
+from flows.load import merge as load_mod
+from flows.load.ledger import Plan, plan_run
+from flows.load.publish import WarehouseFiles, files_for, prepare_working, publish, writer_lock
+from flows.models import build as models_mod
+from flows.models import datatests
+from flows.models.build import ModelResult, build_in_order
+from flows.models.datatests import CheckResult
+from flows.normalize.batches import (
     ChunkSummary,
     chunk_files,
     concat_batches,
@@ -36,7 +36,9 @@ from flows.staging import (
     select_documents,
     stage_files,
 )
-from flows.warehouse import WarehouseFiles, files_for, prepare_working, publish, writer_lock
+from flows.normalize.contract import CONTRACT_VERSION
+from flows.records import StageFailed
+from flows.settings import Settings
 
 T = TypeVar("T")
 RunStage = Callable[..., Any]
@@ -163,7 +165,7 @@ class RunSummary:
 def _connect(settings: Settings, read_only: bool = False) -> Any:
     """A connection within the run's DuckDB memory budget (models and data tests too: their
     joins and aggregations would otherwise grow with the warehouse)."""
-    conn = load_mod.connect(settings.warehouse, read_only=read_only)
+    conn = db.connect(settings.warehouse, read_only=read_only)
     conn.execute(f"set memory_limit = '{settings.duckdb_memory_mb}MB'")
     return conn
 
@@ -190,9 +192,9 @@ def begin_run(
     prepare_working(files, settings.full_refresh)
     conn = _connect(settings)
     try:
-        load_mod.ensure_schema(conn, settings.sql_dir)
+        db.ensure_schema(conn, settings.sql_dir)
         sources = [str(s) for s in settings.sources]
-        load_mod.start_run(conn, run_id, sources, flow_run_id, parameters)
+        bookkeeping.start_run(conn, run_id, sources, flow_run_id, parameters)
     finally:
         conn.close()
 
@@ -214,7 +216,7 @@ def plan(settings: Settings, found: Discovery) -> Plan:
 def _stager(settings: Settings) -> Callable[..., Iterator[ChunkSummary]]:
     """Where chunks are parsed: local worker processes, or a Dask cluster (Prefect only)."""
     if settings.dask_address:
-        from flows.scaleout import stage_files_dask
+        from flows.pipeline.dask import stage_files_dask
 
         return partial(stage_files_dask, address=settings.dask_address)
     return stage_files
@@ -245,7 +247,7 @@ class LoadResult:
 def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) -> LoadResult:
     """Merge the staged batches as they arrive (one transaction per group of about
     ``batch_size`` files), decide the deferred documents over the whole run, then reconcile
-    deletions. See :mod:`flows.load` for what is loaded early and what waits."""
+    deletions. See :mod:`flows.load.merge` for what is loaded early and what waits."""
     total = load_mod.BatchResult()
     busy = 0.0
     conn = _connect(settings)
@@ -362,9 +364,9 @@ def finish(settings: Settings, summary: RunSummary) -> RunSummary:
     """Record the run in ``etl.run``; fill in table sizes, rejections and drift."""
     conn = _connect(settings)
     try:
-        load_mod.forget_missing_rejections(conn)
-        summary.table_rows = load_mod.table_rows(conn)
-        load_mod.finish_run(
+        bookkeeping.forget_missing_rejections(conn)
+        summary.table_rows = bookkeeping.table_rows(conn)
+        bookkeeping.finish_run(
             conn,
             summary.run_id,
             {
@@ -440,7 +442,7 @@ def run_ingest(
     -> models -> data tests -> record -> publish.
 
     The run works on a private copy of the warehouse and publishes it atomically only when every
-    stage succeeded (see :mod:`flows.warehouse`). A stage that fails hard is recorded in
+    stage succeeded (see :mod:`flows.load.publish`). A stage that fails hard is recorded in
     ``etl.run`` and re-raised as :class:`StageFailed`. Rejected documents never fail the run; a
     data test of severity error does. ``on_data_tests`` gets the data-test results first.
     """
@@ -571,7 +573,7 @@ class _Timer:
 
 def quality_by_provider(warehouse: Path, limit: int | None = None) -> list[dict[str, Any]]:
     """Rows of the ``quality_by_provider`` model (read-only)."""
-    conn = load_mod.connect(warehouse, read_only=True)
+    conn = db.connect(warehouse, read_only=True)
     try:
         sql = "select * from quality_by_provider"
         if limit is not None:

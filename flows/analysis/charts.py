@@ -1,7 +1,7 @@
 """The story of a warehouse in four charts, shared by ``notebooks/analysis.ipynb`` and
 ``newsflow report``: data frames from the models, matplotlib figures, and one-sentence findings.
 
-Each chart has a ``*_frame(wh)`` function (pandas, from a :class:`flows.analysis.Warehouse`), a
+Each chart has a ``*_frame(wh)`` function (pandas, from a ``Warehouse``), a
 ``plot_*(frame)`` function returning a ``matplotlib.figure.Figure`` (the object API, no pyplot
 state, so it renders headless with Agg), and the report states its findings from the same frames.
 matplotlib is imported only when a chart is drawn.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.analysis import Warehouse
+from flows.analysis.warehouse import Warehouse
 
 TOP_TOPICS = 5
 PALETTE = ["#1b6ca8", "#e07a1f", "#2a9d5c", "#c0392b", "#7d5ba6", "#8c6d46", "#d35fb7"]

@@ -32,7 +32,7 @@ from typing import Any
 import psutil
 import yaml
 
-from flows.extract import discover
+from flows.extract.discover import discover
 
 
 def register(commands: Any) -> None:
@@ -89,18 +89,18 @@ def measure_run(args: list[str]) -> dict[str, Any]:
     """Run ``newsflow run ARGS`` in a subprocess; its summary, wall time and peak memory."""
     code = (
         "import json, resource, sys, time\n"
-        "from flows.cli import build_parser\n"
+        "from flows.cli.main import build_parser\n"
         "from flows.settings import load_settings\n"
         "a = build_parser().parse_args(['run', *sys.argv[1:]])\n"
         "s = load_settings(sources=tuple(a.source) if a.source else None, warehouse=a.warehouse,"
         " workers=a.workers, batch_size=a.batch_size)\n"
         "t = time.perf_counter()\n"
         "if a.no_prefect:\n"
-        "    from flows.core import run_ingest\n"
+        "    from flows.ingest import run_ingest\n"
         "    imported = time.perf_counter() - t\n"
         "    summary = run_ingest(s).to_dict()\n"
         "else:\n"
-        "    from flows.pipeline import ingest\n"
+        "    from flows.pipeline.flow import ingest\n"
         "    imported = time.perf_counter() - t\n"
         "    summary = ingest(sources=[str(x) for x in s.sources], warehouse=str(s.warehouse),"
         " workers=s.workers, batch_size=s.batch_size)\n"
@@ -112,7 +112,7 @@ def measure_run(args: list[str]) -> dict[str, Any]:
         " 'rss_worker_mb': kids.ru_maxrss / 1024, 'cpu_main_s': me.ru_utime + me.ru_stime,"
         " 'cpu_workers_s': kids.ru_utime + kids.ru_stime, 'summary': summary}, default=str))\n"
     )
-    from flows.cli_ops import prefect_defaults
+    from flows.cli.ops import prefect_defaults
 
     prefect_defaults()  # the same Prefect defaults as `newsflow run`
     env = dict(os.environ)
@@ -165,7 +165,7 @@ def quarter_peaks(samples: list[float]) -> list[float]:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from flows.settings import load_settings
-    from flows.synth import write_corpus
+    from flows.tools.synth import write_corpus
 
     settings = load_settings(workers=args.workers, batch_size=args.batch_size)
     workers = settings.workers

@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
-from flows.load import connect
+from flows.db import connect
 from flows.records import StageFailed
 
 

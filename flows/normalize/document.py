@@ -1,6 +1,6 @@
 """One document's data -> rows for every table, or a Rejection.
 
-The rules live in :mod:`flows.contract` (the declared contract); this module applies them:
+The rules live in :mod:`flows.normalize.contract` (the declared contract); this module applies them:
 - ``article_id`` = first 16 hex chars of sha256("article" 0x1F canonical URL); canonical URL =
   ``webUrl``, else ``originalUrl``, trimmed, scheme and host lowercased, fragment dropped.
 - ``provider_id`` = id of the canonical domain (lowercase, no leading ``www.``); a provider with a
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from flows.contract import Field, known_keys, scalar_fields
+from flows.normalize.contract import Field, known_keys, scalar_fields
 from flows.records import FrontMatter, Rejection
 
 STAGE = "normalize"
@@ -125,7 +125,7 @@ class Collector:
 
 @dataclass
 class DocumentRows:
-    """Rows of every table produced by one document (staging shape, see ``flows.staging``)."""
+    """Rows of every table produced by one document (the shape of ``flows.normalize.batches``)."""
 
     article: dict[str, Any]
     providers: list[dict[str, Any]]

@@ -1,0 +1,1 @@
+"""Extract: sources -> files -> front matter (FrontMatter | Rejection)."""

@@ -1,0 +1,1 @@
+"""Models: sql/models in dependency order, data tests, the catalog."""

@@ -1,0 +1,1 @@
+"""Normalize: the contract; one document -> rows for every table | Rejection; worker batches."""

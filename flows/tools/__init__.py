@@ -1,0 +1,1 @@
+"""Tools around the pipeline: the benchmark and the synthetic corpus."""
