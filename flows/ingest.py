@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -213,21 +212,20 @@ def plan(settings: Settings, found: Discovery) -> Plan:
         conn.close()
 
 
-def _stager(settings: Settings) -> Callable[..., Iterator[ChunkSummary]]:
-    """Where chunks are parsed: local worker processes, or a Dask cluster (Prefect only)."""
-    if settings.dask_address:
-        from flows.pipeline.dask import stage_files_dask
-
-        return partial(stage_files_dask, address=settings.dask_address)
-    return stage_files
+Stager = Callable[..., Iterator[ChunkSummary]]
+"""Where chunks are parsed: :func:`flows.normalize.batches.stage_files` (local worker
+processes) by default; the Prefect shell passes its Dask stager for ``settings.dask_address``."""
 
 
 def extract(
-    settings: Settings, work: Sequence[tuple[str, str | None]], staging_dir: str
+    settings: Settings,
+    work: Sequence[tuple[str, str | None]],
+    staging_dir: str,
+    stager: Stager = stage_files,
 ) -> Extraction:
     """Start parsing ``work`` on the workers (local processes or Dask) into staged batches."""
     return Extraction(
-        _stager(settings)(
+        stager(
             work,
             Path(staging_dir),
             workers=settings.workers,
@@ -437,6 +435,7 @@ def run_ingest(
     run_stage: RunStage = run_directly,
     flow_run_id: str | None = None,
     on_data_tests: Callable[[list[dict[str, Any]]], None] | None = None,
+    stager: Stager = stage_files,
 ) -> RunSummary:
     """Lock -> discover -> plan (ledger) -> extract+normalize (parallel, staged as Arrow) -> load
     -> models -> data tests -> record -> publish.
@@ -445,7 +444,14 @@ def run_ingest(
     stage succeeded (see :mod:`flows.load.publish`). A stage that fails hard is recorded in
     ``etl.run`` and re-raised as :class:`StageFailed`. Rejected documents never fail the run; a
     data test of severity error does. ``on_data_tests`` gets the data-test results first.
+    ``stager`` parses the files (:data:`Stager`); ``settings.dask_address`` needs the Prefect
+    shell's Dask stager, so plain Python refuses it.
     """
+    if settings.dask_address and stager is stage_files:
+        raise ValueError(
+            "dask_address parses on a Dask cluster through Prefect tasks: run the Prefect flow "
+            "(flows.pipeline.flow.ingest, or newsflow run without --no-prefect)"
+        )
     run_id = flow_run_id or str(uuid.uuid4())
     files = files_for(settings.warehouse)
     summary = RunSummary(run_id=run_id, warehouse=str(settings.warehouse))
@@ -461,7 +467,7 @@ def run_ingest(
         started = time.perf_counter()
         run_stage("begin", begin_run, work, run_id, flow_run_id, files, parameters)
         summary.seconds["begin"] = time.perf_counter() - started
-        _run_stages(work, summary, files.staging / run_id, run_stage, on_data_tests)
+        _run_stages(work, summary, files.staging / run_id, run_stage, on_data_tests, stager)
         started = time.perf_counter()
         run_stage("publish", publish, files)
         # after etl.run was written: in the returned summary only
@@ -476,6 +482,7 @@ def _run_stages(
     staging_dir: Path,
     run_stage: RunStage,
     on_data_tests: Callable[[list[dict[str, Any]]], None] | None,
+    stager: Stager,
 ) -> None:
     timed = _Timer(summary.seconds)
     cleanup: threading.Thread | None = None
@@ -487,7 +494,7 @@ def _run_stages(
         with timed("plan"):
             planned = run_stage("plan", plan, work, found)
         summary.files_deleted = len(planned.deleted)
-        extracted = run_stage("extract", extract, work, planned.work, str(staging_dir))
+        extracted = run_stage("extract", extract, work, planned.work, str(staging_dir), stager)
         loaded = run_stage("load", load, work, extracted, summary.run_id, planned)
         # Every staged batch is in the warehouse now: delete them while the models build
         # (unlinking a run's worth of Arrow files takes most of a second at 100,000 documents).

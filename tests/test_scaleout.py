@@ -199,3 +199,11 @@ def test_the_address_comes_from_the_env_and_reaches_the_deployment(tmp_path: Pat
     assert load_settings(env=env, dask_address="local").dask_address == "local"
     parameters = deployment_parameters(settings, strict=False, lock_retries=0)
     assert parameters["dask_address"] == "tcp://127.0.0.1:8786"
+
+
+def test_plain_run_ingest_refuses_a_dask_address(tmp_path: Path) -> None:
+    """Only the Prefect shell can parse on Dask: plain Python says so before touching anything."""
+    settings = load_settings(env={}, warehouse=tmp_path / "x.duckdb", dask_address="local")
+    with pytest.raises(ValueError, match="dask_address parses on a Dask cluster"):
+        run_ingest(settings)
+    assert list(tmp_path.iterdir()) == []

@@ -127,15 +127,6 @@ def _existing_relations(conn: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 REGISTRY = "etl.model"
-_REGISTRY_DDL = f"""
-create schema if not exists etl;
-create table if not exists {REGISTRY} (
-    name varchar primary key,
-    path varchar not null,
-    materialized varchar not null,
-    built_at timestamptz not null
-)
-"""
 
 
 def _registry(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -257,7 +248,6 @@ def build_model(conn: duckdb.DuckDBPyConnection, model: Model) -> None:
     try:
         _drop_relation(conn, model.name, keep=kind)
         conn.execute(f"create or replace {kind} {model.name} as\n{model.sql}")
-        conn.execute(_REGISTRY_DDL)
         conn.execute(
             f"insert or replace into {REGISTRY} values (?, ?, ?, ?)",
             [model.name, str(model.path), kind, dt.datetime.now(dt.UTC)],

@@ -27,7 +27,9 @@ from prefect.types.entrypoint import EntrypointType
 from prefect.utilities.annotations import quote
 
 from flows import ingest as run
+from flows.ingest import Stager
 from flows.models import datatests
+from flows.normalize.batches import stage_files
 from flows.records import StageFailed
 from flows.settings import Settings, load_settings
 
@@ -61,6 +63,15 @@ def run_as_task(name: str, fn: Any, *args: Any, lock_retries: int = 0) -> Any:
     # quote(): the stages pass whole file lists and plans (100,000s of items); Prefect would
     # otherwise walk every item of every argument looking for futures to track.
     return task(fn, **options)(*(quote(arg) for arg in args))
+
+
+def _stager(settings: Settings) -> Stager:
+    """Parse on the Dask cluster at ``settings.dask_address``, or in local worker processes."""
+    if settings.dask_address:
+        from flows.pipeline.dask import stage_files_dask
+
+        return partial(stage_files_dask, address=settings.dask_address)
+    return stage_files
 
 
 def publish_data_tests(results: list[dict[str, Any]]) -> None:
@@ -118,6 +129,7 @@ def ingest(
             run_stage=partial(run_as_task, lock_retries=lock_retries),
             flow_run_id=run_id,
             on_data_tests=publish_data_tests,
+            stager=_stager(settings),
         )
     except StageFailed as exc:
         create_markdown_artifact(_failure_markdown(run_id, settings, exc), key="ingest-summary")

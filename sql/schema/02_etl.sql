@@ -91,3 +91,12 @@ create table if not exists etl.meta (
     key varchar primary key,
     value varchar not null
 );
+
+-- etl.model: one row per model built from sql/models, so a model whose file is deleted is
+-- noticed and its relation dropped
+create table if not exists etl.model (
+    name varchar primary key,
+    path varchar not null,
+    materialized varchar not null,
+    built_at timestamptz not null
+);
