@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from flows.records import StageFailed
 
@@ -76,3 +79,34 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection, sql_dir: Path) -> None:
             f"the warehouse was built with schema version {found}, this newsflow writes "
             f"{SCHEMA_VERSION}: rebuild it from the sources with `newsflow run --full-refresh`",
         )
+
+
+@contextmanager
+def registered(conn: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table]) -> Iterator[None]:
+    """Arrow tables readable by SQL under the given names (no copy) for the block, then gone."""
+    for name, table in tables.items():
+        conn.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            conn.unregister(name)
+
+
+@contextmanager
+def transaction(
+    conn: duckdb.DuckDBPyConnection,
+    stage: str,
+    what: str,
+    tables: Mapping[str, pa.Table] | None = None,
+) -> Iterator[None]:
+    """One transaction, with ``tables`` registered for it: committed when the block ends, rolled
+    back on any error, which is raised as ``StageFailed(stage, "<what> rolled back: ...")``."""
+    conn.execute("begin transaction")
+    with registered(conn, tables or {}):
+        try:
+            yield
+            conn.execute("commit")
+        except Exception as exc:
+            conn.execute("rollback")
+            raise StageFailed(stage, f"{what} rolled back: {exc}") from exc

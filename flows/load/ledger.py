@@ -18,6 +18,7 @@ from typing import overload
 import duckdb
 import pyarrow as pa
 
+from flows.db import registered
 from flows.extract.discover import Discovery
 
 
@@ -132,12 +133,9 @@ def plan_run(
     """Compare the discovered files with the ledger (in DuckDB: nothing per file is kept in
     Python but the lists of files skipped or deleted)."""
     roots = [os.path.abspath(s) for s in sources]
-    conn.register("_found", found.table)
-    try:
+    with registered(conn, {"_found": found.table}):
         conn.execute(_PLAN_FILES, {"version": contract_version})
         conn.execute(_PLAN_DELETED, {"roots": roots})
-    finally:
-        conn.unregister("_found")
     conn.execute(_PLAN_FORCED)
     work = conn.sql(
         "select path, sha256 from _plan_file where action = 'work' order by path"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from flows.records import StageFailed
+from flows.db import registered, transaction
 
 TABLES = ("provider", "article", "related", "image", "topic", "article_topic")
 CHILD_TABLES = ("image", "related", "article_topic")
@@ -255,14 +255,11 @@ def prepare_run(
     deleted paths, and pick the run's best copy of each canonical URL (every batch is then
     decided by :func:`load_batch`)."""
     _start_run(conn, deleted)
-    conn.register("_candidates_arrow", candidates)
-    try:
+    with registered(conn, {"_candidates_arrow": candidates}):
         conn.execute(
             "insert into _run_candidates select article_id, published_at, source_sha256, "
             "source_path, null, null, true from _candidates_arrow"
         )
-    finally:
-        conn.unregister("_candidates_arrow")
     _decide_winners(conn)
 
 
@@ -272,11 +269,9 @@ def _start_run(conn: duckdb.DuckDBPyConnection, deleted: Sequence[str]) -> None:
     conn.execute("drop table if exists _run_candidates")
     conn.execute(_CANDIDATES)
     conn.execute(_TOUCHED)
-    conn.register("_deleted_arrow", pa.table({"path": pa.array(list(deleted), pa.string())}))
-    try:
+    gone = pa.table({"path": pa.array(list(deleted), pa.string())})
+    with registered(conn, {"_deleted_arrow": gone}):
         conn.execute("create or replace temp table _deleted as from _deleted_arrow")
-    finally:
-        conn.unregister("_deleted_arrow")
 
 
 def _decide_winners(conn: duckdb.DuckDBPyConnection) -> None:
@@ -376,12 +371,9 @@ def load_batch(
     ``batch`` (streaming, see :func:`load_new_batch`) only unclaimed article_ids are loaded.
     """
     result = BatchResult(files=tables["file"].num_rows)
-    names = [f"stg_{name}" for name in tables]
     now = dt.datetime.now(dt.UTC)
-    conn.execute("begin transaction")
-    try:
-        for name, table in tables.items():
-            conn.register(f"stg_{name}", table)
+    staged = {f"stg_{name}": table for name, table in tables.items()}
+    with transaction(conn, STAGE, "batch", staged):
         if batch is None:
             conn.execute(_DECIDE)
         else:
@@ -490,13 +482,6 @@ def load_batch(
             displaced = _settle_displaced(conn, run_id)
             result.loaded -= displaced
             result.superseded += displaced
-        conn.execute("commit")
-    except Exception as exc:
-        conn.execute("rollback")
-        raise StageFailed(STAGE, f"batch rolled back: {exc}") from exc
-    finally:
-        for name in names:
-            conn.unregister(name)
     return result
 
 
@@ -520,10 +505,7 @@ def reconcile(
         "_gone": pa.table({"path": pa.array(list(deleted), pa.string())}),
         "stg_rejection": _unnamed_rejections(unnamed),
     }
-    conn.execute("begin transaction")
-    try:
-        for name, table in paths.items():
-            conn.register(name, table)
+    with transaction(conn, STAGE, "reconcile", paths):
         params = {"run_id": run_id}
         conn.execute(
             "update etl.rejection set run_id = $run_id where path in (from _rejected_again)",
@@ -547,11 +529,4 @@ def reconcile(
                 removed[table] = _affected(
                     conn, f"delete from {table} where article_id in ({retired})"
                 )
-        conn.execute("commit")
-    except Exception as exc:
-        conn.execute("rollback")
-        raise StageFailed(STAGE, f"reconcile rolled back: {exc}") from exc
-    finally:
-        for name in paths:
-            conn.unregister(name)
     return removed
