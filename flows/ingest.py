@@ -458,12 +458,7 @@ def run_ingest(
     with run_stage("lock", hold_writer_lock, files, run_id, settings.lock_timeout):
         # Every stage below sees the working copy as "the warehouse".
         work = settings.with_overrides(warehouse=files.working)
-        parameters = {
-            "sources": [str(s) for s in settings.sources], "warehouse": str(settings.warehouse),
-            "workers": settings.workers, "batch_size": settings.batch_size,
-            "max_file_bytes": settings.max_file_bytes, "full_refresh": settings.full_refresh,
-            "prune": settings.prune, "dask_address": settings.dask_address,
-        }  # fmt: skip
+        parameters = settings.parameters(recorded=True)
         started = time.perf_counter()
         run_stage("begin", begin_run, work, run_id, flow_run_id, files, parameters)
         summary.seconds["begin"] = time.perf_counter() - started

@@ -197,7 +197,7 @@ def test_the_address_comes_from_the_env_and_reaches_the_deployment(tmp_path: Pat
     settings = load_settings(env=env, warehouse=tmp_path / "w.duckdb")
     assert settings.dask_address == "tcp://127.0.0.1:8786"
     assert load_settings(env=env, dask_address="local").dask_address == "local"
-    parameters = deployment_parameters(settings, strict=False, lock_retries=0)
+    parameters = deployment_parameters(settings, lock_retries=0)
     assert parameters["dask_address"] == "tcp://127.0.0.1:8786"
 
 

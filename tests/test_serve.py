@@ -37,8 +37,10 @@ def test_deployment_has_the_schedule_parameters_and_limit(harness: None, tmp_pat
 
     from flows.pipeline.flow import build_deployment, deployment_parameters
 
-    settings = load_settings(env={}, sources=(CORPUS,), warehouse=tmp_path / "w.duckdb", workers=2)
-    parameters = deployment_parameters(settings, strict=True, lock_retries=3)
+    settings = load_settings(
+        env={}, sources=(CORPUS,), warehouse=tmp_path / "w.duckdb", workers=2, strict=True
+    )
+    parameters = deployment_parameters(settings, lock_retries=3)
     assert parameters == {
         "sources": [str(CORPUS)],
         "warehouse": str(tmp_path / "w.duckdb"),
@@ -51,6 +53,8 @@ def test_deployment_has_the_schedule_parameters_and_limit(harness: None, tmp_pat
         "strict": True,
         "lock_retries": 3,
         "dask_address": None,
+        "checkpoint_mb": 128,
+        "duckdb_memory_mb": 256,
     }
     by_cron = build_deployment(
         parameters, name="every-15-min", cron="*/15 * * * *", timezone="Europe/Paris"

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flows.settings import DEFAULT_WAREHOUSE, Settings, load_settings
+from flows.settings import (
+    Settings,
+    declared_settings,
+    default_of,
+    flag_of,
+    from_values,
+    load_settings,
+    setting_types,
+)
 
 
 def count_int(text: str) -> int:
@@ -36,36 +45,51 @@ def shown(path: Path | str) -> str:
         return Path(path).as_posix()
 
 
+def add_setting(
+    parser: argparse.ArgumentParser, name: str, command: str = "run", **options: Any
+) -> None:
+    """The flag of one declared setting (flows/settings.py), as ``command`` shows it;
+    ``options`` override the declared ones (e.g. another ``help``)."""
+    declared = declared_settings()[name]
+    kind = setting_types()[name]
+    help_text = declared.serve_help if command == "serve" and declared.serve_help else declared.help
+    if "{default}" in help_text:
+        default = default_of(name)
+        help_text = help_text.format(default=shown(default[0] if kind != Path else default))
+    argument: dict[str, Any] = {"dest": name, "help": help_text}
+    if kind is bool:
+        argument["action"] = "store_true"
+    else:
+        argument["type"] = _flag_type(kind, declared.minimum)
+        argument["metavar"] = declared.metavar
+    if kind == tuple[Path, ...]:
+        argument.update(action="append", type=Path)
+    parser.add_argument(flag_of(name), **{**argument, **options})
+
+
+def _flag_type(kind: Any, minimum: float | None) -> Any:
+    if kind is int:
+        return positive_int if minimum == 1 else count_int if minimum == 0 else int
+    return None if kind is str or kind == str | None else kind
+
+
+def add_ingest_options(
+    parser: argparse.ArgumentParser,
+    command: str,
+    before: Mapping[str, Callable[[argparse.ArgumentParser], None]] | None = None,
+) -> None:
+    """The flags of every declared setting, in declaration order; ``before`` adds other options
+    just before the flag of a setting (``{"dask_address": add_no_prefect}``)."""
+    for name in declared_settings():
+        if before and name in before:
+            before[name](parser)
+        add_setting(parser, name, command)
+
+
 def add_warehouse(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--warehouse",
-        type=Path,
-        metavar="PATH",
-        help=f"DuckDB file (default: {shown(DEFAULT_WAREHOUSE)}, or NEWSFLOW_WAREHOUSE)",
-    )
+    add_setting(parser, "warehouse")
 
 
-def add_dask_address(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--dask-address",
-        metavar="ADDRESS",
-        help="parse on a Dask cluster: its scheduler (tcp://host:8786), or 'local' for a "
-        "temporary cluster of --workers processes; the load stays in this process; needs the "
-        "dask extra and Prefect (or NEWSFLOW_DASK_ADDRESS)",
-    )
-
-
-def ingest_settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    """Settings from the ingest options shared by ``run`` and ``serve``."""
-    return load_settings(
-        sources=tuple(args.source) if args.source else None,
-        warehouse=args.warehouse,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        max_file_bytes=args.max_file_bytes,
-        full_refresh=args.full_refresh or None,
-        prune=args.prune or None,
-        lock_timeout=args.lock_timeout,
-        dask_address=args.dask_address,
-        **extra,
-    )
+def ingest_settings(args: argparse.Namespace) -> Settings:
+    """Settings from the ingest options added by :func:`add_ingest_options`."""
+    return load_settings(**from_values({name: getattr(args, name) for name in declared_settings()}))

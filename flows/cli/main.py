@@ -17,13 +17,11 @@ from typing import Any
 from flows import __version__
 from flows.cli import analysis as cli_analysis
 from flows.cli import ops as cli_ops
-from flows.cli.args import add_dask_address as _add_dask_address
+from flows.cli.args import add_ingest_options, add_setting, ingest_settings
 from flows.cli.args import add_warehouse as _add_warehouse
-from flows.cli.args import ingest_settings
-from flows.cli.args import positive_int as _positive
 from flows.cli.args import shown as _shown
 from flows.records import StageFailed
-from flows.settings import DEFAULT_SOURCE, load_settings
+from flows.settings import load_settings
 from flows.tools import bench
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -53,44 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=RUN_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument(
-        "--source",
-        action="append",
-        type=Path,
-        metavar="PATH",
-        help=f"file or folder of .txt/.md/.markdown articles; repeatable "
-        f"(default: {_shown(DEFAULT_SOURCE)}, or NEWSFLOW_SOURCE)",
-    )
-    _add_warehouse(run)
-    run.add_argument("--workers", type=_positive, help="parser processes (default: all cores)")
-    run.add_argument("--batch-size", type=_positive, help="documents per load transaction")
-    run.add_argument(
-        "--max-file-bytes", type=_positive, help="files larger than this are rejected (4 MiB)"
-    )
-    run.add_argument("--strict", action="store_true", help="exit 1 if any document is rejected")
-    run.add_argument(
-        "--full-refresh",
-        action="store_true",
-        help="rebuild the warehouse from the sources instead of loading only what changed",
-    )
-    run.add_argument(
-        "--prune",
-        action="store_true",
-        help="remove the rows of articles whose file was deleted (default: keep them, with "
-        "article.deleted_at set)",
-    )
-    run.add_argument(
-        "--lock-timeout",
-        type=float,
-        metavar="SECONDS",
-        help="wait this long for another run on the same warehouse to finish (default 30)",
-    )
-    run.add_argument(
-        "--no-prefect",
-        action="store_true",
-        help="run the same stages as plain Python, without a Prefect flow run (quick checks)",
-    )
-    _add_dask_address(run)
+    add_ingest_options(run, "run", before={"dask_address": _add_no_prefect})
     run.add_argument("--top", type=int, default=10, help="rows of quality_by_provider to print")
     run.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     run.set_defaults(handler=cmd_run)
@@ -114,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("path", type=Path, help="the article file")
     _add_warehouse(explain)
-    explain.add_argument("--max-file-bytes", type=_positive, help="size limit (4 MiB)")
+    add_setting(explain, "max_file_bytes", help="size limit (4 MiB)")
     explain.set_defaults(handler=cmd_explain)
 
     contract = commands.add_parser(
@@ -131,8 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_no_prefect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-prefect",
+        action="store_true",
+        help="run the same stages as plain Python, without a Prefect flow run (quick checks)",
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = ingest_settings(args, strict=args.strict)
+    settings = ingest_settings(args)
     started = time.perf_counter()
     if args.no_prefect and settings.dask_address:
         print(
@@ -149,19 +118,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         cli_ops.prefect_defaults()  # quiet, patient temporary API; README: Prefect
         if args.quiet:
             os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        from flows.pipeline.flow import ingest
+        from flows.pipeline.flow import run_flow
 
-        summary = ingest(
-            sources=[str(s) for s in settings.sources],
-            warehouse=str(settings.warehouse),
-            workers=settings.workers,
-            batch_size=settings.batch_size,
-            max_file_bytes=settings.max_file_bytes,
-            full_refresh=settings.full_refresh,
-            prune=settings.prune,
-            lock_timeout=settings.lock_timeout,
-            dask_address=settings.dask_address,
-        )
+        summary = run_flow(settings)
     if not args.quiet:
         print_summary(summary, time.perf_counter() - started)
         print_data_tests(summary.get("data_tests") or [])

@@ -17,10 +17,9 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
-from flows.cli.args import add_dask_address as _add_dask_address
+from flows.cli.args import add_ingest_options, ingest_settings
 from flows.cli.args import add_warehouse as _add_warehouse
 from flows.cli.args import count_int as _count
-from flows.cli.args import ingest_settings
 from flows.cli.args import positive_int as _positive
 from flows.cli.args import shown as _shown
 from flows.settings import load_settings
@@ -99,31 +98,7 @@ def register(commands: Any) -> None:
         metavar="N",
         help="retry a warehouse held by another writer N times, after 10, 20, 40 s (default 3)",
     )
-    serve.add_argument(
-        "--source", action="append", type=Path, metavar="PATH",
-        help="file or folder of articles; repeatable (default: seeds/articles, or "
-        "NEWSFLOW_SOURCE)",
-    )  # fmt: skip
-    _add_warehouse(serve)
-    serve.add_argument("--workers", type=_positive, help="parser processes (default: all cores)")
-    serve.add_argument("--batch-size", type=_positive, help="documents per load transaction")
-    serve.add_argument(
-        "--max-file-bytes", type=_positive, help="files larger than this are rejected (4 MiB)"
-    )
-    serve.add_argument(
-        "--strict", action="store_true", help="a run with rejected documents ends Failed"
-    )
-    serve.add_argument(
-        "--full-refresh", action="store_true", help="rebuild from the sources on every run"
-    )
-    serve.add_argument(
-        "--prune", action="store_true", help="remove the rows of articles whose file was deleted"
-    )
-    serve.add_argument(
-        "--lock-timeout", type=float, metavar="SECONDS",
-        help="each attempt waits this long for another run on the warehouse (default 30)",
-    )  # fmt: skip
-    _add_dask_address(serve)
+    add_ingest_options(serve, "serve")
     serve.set_defaults(handler=cmd_serve)
 
     status = commands.add_parser(
@@ -160,7 +135,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     prefect_defaults()
     from flows.pipeline import flow as pipeline
 
-    parameters = pipeline.deployment_parameters(settings, args.strict, args.lock_retries)
+    parameters = pipeline.deployment_parameters(settings, args.lock_retries)
     deployment = pipeline.build_deployment(
         parameters,
         name=args.name,

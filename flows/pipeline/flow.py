@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, serve, task
@@ -31,7 +30,7 @@ from flows.ingest import Stager
 from flows.models import datatests
 from flows.normalize.batches import stage_files
 from flows.records import StageFailed
-from flows.settings import Settings, load_settings
+from flows.settings import Settings, from_values, load_settings
 
 DEPLOYMENT_NAME = "newsflow"
 LOCK_BACKOFF_SECONDS = 10  # retry delays 10, 20, 40, ... seconds (plus up to 30 % jitter)
@@ -84,6 +83,16 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+class StrictFailed(StageFailed):
+    """``strict`` saw rejected documents; the run was published and ``summary`` is its summary."""
+
+    def __init__(self, summary: dict[str, Any], detail: str) -> None:
+        super().__init__("strict", detail)
+        self.summary = summary
+
+
+# The parameters are the settings declared in flows/settings.py (Settings.parameters() gives
+# their values), plus lock_retries; tests/test_settings.py checks the two stay in step.
 @flow(name="ingest", log_prints=False, persist_result=False)
 def ingest(
     sources: list[str] | None = None,
@@ -97,26 +106,22 @@ def ingest(
     strict: bool = False,
     lock_retries: int = 0,
     dask_address: str | None = None,
+    checkpoint_mb: int | None = None,
+    duckdb_memory_mb: int | None = None,
 ) -> dict[str, Any] | State:
     """Load article front matter from ``sources`` into the DuckDB ``warehouse`` and build models.
 
+    Each parameter but ``lock_retries`` is the setting of that name (docs/settings.md); None
+    (False for the yes/no ones) leaves it to ``NEWSFLOW_*`` or the default.
     ``strict`` fails the run (after publishing) when a document was rejected. ``lock_retries``
     retries a busy warehouse with exponential backoff (10 s, 20 s, 40 s, ...), each attempt
     waiting ``lock_timeout`` seconds for the lock. ``dask_address`` parses on a Dask cluster
     (``tcp://host:8786``, or ``local`` for a LocalCluster of ``workers`` processes); the load
     stays in this process.
     """
-    settings = load_settings(
-        sources=tuple(Path(s) for s in sources) if sources else None,
-        warehouse=Path(warehouse) if warehouse else None,
-        workers=workers,
-        batch_size=batch_size,
-        max_file_bytes=max_file_bytes,
-        full_refresh=full_refresh or None,
-        prune=prune or None,
-        lock_timeout=lock_timeout,
-        dask_address=dask_address,
-    )
+    values = dict(locals())
+    del values["lock_retries"]
+    settings = load_settings(**from_values(values))
     logger = get_run_logger()
     logger.info("ingest %s -> %s", ", ".join(str(s) for s in settings.sources), settings.warehouse)
     if settings.dask_address:
@@ -144,15 +149,25 @@ def ingest(
         summary.files_seen,
     )
     logger.debug("seconds per stage: %s", {k: round(v, 3) for k, v in summary.seconds.items()})
-    if strict and summary.files_rejected:
+    if settings.strict and summary.files_rejected:
         return _failed(
-            StageFailed(
-                "strict",
+            StrictFailed(
+                summary.to_dict(),
                 f"{summary.files_rejected} document(s) rejected (the run was published); "
                 f"see `newsflow rejections --warehouse {settings.warehouse}`",
             )
         )
     return summary.to_dict()
+
+
+def run_flow(settings: Settings) -> dict[str, Any]:
+    """Run the flow ``ingest`` here with ``settings``: its summary, also when ``strict`` failed
+    the run (the caller reports that); any other failure raises its StageFailed."""
+    state = ingest(**settings.parameters(), return_state=True)
+    try:
+        return state.result()
+    except StrictFailed as exc:
+        return exc.summary
 
 
 def _failed(exc: StageFailed) -> State:
@@ -191,21 +206,9 @@ def _failure_markdown(run_id: str, settings: Settings, exc: StageFailed) -> str:
 # -- deployment ---------------------------------------------------------------------------------
 
 
-def deployment_parameters(settings: Settings, strict: bool, lock_retries: int) -> dict[str, Any]:
+def deployment_parameters(settings: Settings, lock_retries: int) -> dict[str, Any]:
     """The flow parameters for ``settings``: every value explicit, paths absolute."""
-    return {
-        "sources": [str(Path(s).absolute()) for s in settings.sources],
-        "warehouse": str(Path(settings.warehouse).absolute()),
-        "workers": settings.workers,
-        "batch_size": settings.batch_size,
-        "max_file_bytes": settings.max_file_bytes,
-        "full_refresh": settings.full_refresh,
-        "prune": settings.prune,
-        "lock_timeout": settings.lock_timeout,
-        "strict": strict,
-        "lock_retries": lock_retries,
-        "dask_address": settings.dask_address,
-    }
+    return {**settings.parameters(absolute=True), "lock_retries": lock_retries}
 
 
 def build_deployment(
