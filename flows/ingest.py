@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -24,9 +24,8 @@ from flows.load import bookkeeping
 from flows.load import merge as load_mod
 from flows.load.ledger import Plan, plan_run
 from flows.load.publish import WarehouseFiles, files_for, prepare_working, publish, writer_lock
-from flows.models import build as models_mod
 from flows.models import datatests
-from flows.models.build import ModelResult, build_in_order
+from flows.models.build import ModelResult, run_models
 from flows.models.datatests import CheckResult
 from flows.normalize.batches import (
     ChunkSummary,
@@ -313,37 +312,15 @@ def _groups(
         yield group
 
 
-def build_models(
-    settings: Settings, run_stage: RunStage = run_directly, select: list[str] | None = None
-) -> ModelResult:
-    """Plan (stage ``models``), then build each model as its own stage ``model:NAME``.
-
-    One connection serves every model (opening the file per model costs more than most
-    builds). A failing model skips only the models that read it.
-    """
-    started = time.perf_counter()
-    conn = _connect(settings)
-    try:
-        plan, dropped = run_stage(
-            "models", models_mod.plan_models, conn, settings.sql_dir / "models", select
-        )
-        result = build_in_order(
-            plan, lambda one: run_stage(f"model:{one.name}", models_mod.build_model, conn, one)
-        )
-    finally:
-        conn.close()
-    result.dropped = dropped
-    result.seconds = time.perf_counter() - started
-    return result
-
-
 def rebuild_models(settings: Settings, select: list[str] | None = None) -> ModelResult:
     """``newsflow models``: build models alone, under the writer lock, on the working copy, and
     publish the result when every selected model built."""
     files = files_for(settings.warehouse)
     with writer_lock(files, f"models-{uuid.uuid4()}", settings.lock_timeout):
         prepare_working(files, full_refresh=False)
-        result = build_models(settings.with_overrides(warehouse=files.working), select=select)
+        work = settings.with_overrides(warehouse=files.working)
+        with closing(_connect(work)) as conn:
+            result = run_models(conn, work.sql_dir / "models", select)
         if result.ok:
             publish(files)
     return result
@@ -517,8 +494,10 @@ def _run_stages(
             table: batches.deleted.get(table, 0) + loaded.retired.get(table, 0)
             for table in load_mod.TABLES
         }
-        with timed("models"):
-            models = build_models(work, run_stage)
+        # One connection serves every model (opening the file per model costs more than most
+        # builds); stage ``models`` plans, each model builds as its own stage ``model:NAME``.
+        with timed("models"), closing(_connect(work)) as conn:
+            models = run_models(conn, work.sql_dir / "models", run_stage=run_stage)
         summary.models_built = models.built
         summary.models_failed = models.failed
         summary.models_skipped = models.skipped
@@ -569,17 +548,3 @@ class _Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.into[self.stage] = time.perf_counter() - self.started
-
-
-def quality_by_provider(warehouse: Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """Rows of the ``quality_by_provider`` model (read-only)."""
-    conn = db.connect(warehouse, read_only=True)
-    try:
-        sql = "select * from quality_by_provider"
-        if limit is not None:
-            sql += f" limit {int(limit)}"
-        cursor = conn.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        conn.close()

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 from filelock import FileLock, Timeout
 
+from flows.db import open_connection
 from flows.load.publish import WarehouseFiles, files_for
 
 COLUMNS = (
@@ -101,7 +102,7 @@ def _describe(holder: dict[str, Any]) -> str:
 
 
 def _query(path: Path, limit: int) -> list[dict[str, Any]]:
-    conn = duckdb.connect(str(path), read_only=True)
+    conn = open_connection(path, read_only=True)
     try:
         exists = conn.execute(
             "select count(*) from information_schema.tables "

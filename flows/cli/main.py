@@ -274,9 +274,10 @@ def cmd_contract(args: argparse.Namespace) -> int:
 def print_quality(warehouse: Path, top: int) -> None:
     import pandas as pd
 
-    from flows.ingest import quality_by_provider
+    from flows.analysis.warehouse import Warehouse
 
-    rows = quality_by_provider(warehouse, limit=top)
+    with Warehouse(warehouse) as wh:
+        rows = wh.query("select * from quality_by_provider", limit=top).records()
     print(f"\nquality_by_provider (top {len(rows)}):")
     if not rows:
         print("  (no rows)")

@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 from filelock import FileLock, Timeout
 
 from flows.db import connect
@@ -140,27 +139,3 @@ def publish(files: WarehouseFiles) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def open_warehouse(path: Path | str | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published warehouse, for notebooks and ad hoc queries.
-
-    It sees one complete run for as long as it stays open, and never blocks a running load.
-    ``path`` defaults to ``NEWSFLOW_WAREHOUSE`` or ``warehouse/news.duckdb``.
-    """
-    from flows.settings import load_settings
-
-    published = Path(path) if path is not None else load_settings().warehouse
-    if not published.exists():
-        raise FileNotFoundError(f"no warehouse at {published}: run `newsflow run` first")
-    return duckdb.connect(str(published), read_only=True)
-
-
-def read_relation(name: str, path: Path | str | None = None) -> object:
-    """One table or model as a pandas DataFrame (``read_relation('quality_by_provider')``)."""
-    quoted = ".".join(f'"{part}"' for part in name.split("."))
-    conn = open_warehouse(path)
-    try:
-        return conn.sql(f"select * from {quoted}").df()
-    finally:
-        conn.close()
