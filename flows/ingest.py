@@ -38,6 +38,7 @@ from flows.normalize.batches import (
 from flows.normalize.contract import CONTRACT_VERSION
 from flows.records import StageFailed
 from flows.settings import Settings
+from flows.text import markdown_table
 
 T = TypeVar("T")
 RunStage = Callable[..., Any]
@@ -110,43 +111,43 @@ class RunSummary:
         return asdict(self)
 
     def to_markdown(self) -> str:
-        lines = [
-            f"# newsflow ingest `{self.run_id}`: {self.status}",
-            "",
-            f"Warehouse: `{self.warehouse}`",
-            "",
-            "| files seen | loaded | rejected | skipped (unchanged + superseded) | ignored "
-            "| warnings |",
-            "|---:|---:|---:|---:|---:|---:|",
-            f"| {self.files_seen} | {self.files_loaded} | {self.files_rejected} "
-            f"| {self.files_skipped} ({self.files_unchanged} + {self.files_superseded}) "
-            f"| {self.files_ignored} | {self.warnings} |",
-            "",
-            f"Files deleted since the last run: {self.files_deleted}; "
-            f"articles retired: {self.articles_retired}.",
-            "",
-            "| table | rows | inserted | updated | deleted |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        for table, rows in self.table_rows.items():
-            lines.append(
-                f"| {table} | {rows} | {self.rows_inserted.get(table, 0)} "
-                f"| {self.rows_updated.get(table, 0)} | {self.rows_deleted.get(table, 0)} |"
-            )
-        lines += ["", "| stage | seconds |", "|---|---:|"]
-        lines += [f"| {stage} | {secs:.3f} |" for stage, secs in self.seconds.items()]
+        files = ["files seen", "loaded", "rejected", "skipped (unchanged + superseded)",
+                 "ignored", "warnings"]  # fmt: skip
+        skipped = f"{self.files_skipped} ({self.files_unchanged} + {self.files_superseded})"
+        counts = [self.files_seen, self.files_loaded, self.files_rejected, skipped,
+                  self.files_ignored, self.warnings]  # fmt: skip
+        tables = [
+            [table, rows, self.rows_inserted.get(table, 0), self.rows_updated.get(table, 0),
+             self.rows_deleted.get(table, 0)]
+            for table, rows in self.table_rows.items()
+        ]  # fmt: skip
+        lines = [f"# newsflow ingest `{self.run_id}`: {self.status}", "",
+                 f"Warehouse: `{self.warehouse}`", ""]  # fmt: skip
+        lines += markdown_table(files, [counts], right=range(6))
+        lines += ["", f"Files deleted since the last run: {self.files_deleted}; "
+                  f"articles retired: {self.articles_retired}.", ""]  # fmt: skip
+        lines += markdown_table(["table", "rows", "inserted", "updated", "deleted"], tables,
+                                right=range(1, 5))  # fmt: skip
+        lines.append("")
+        seconds = [[stage, f"{secs:.3f}"] for stage, secs in self.seconds.items()]
+        lines += markdown_table(["stage", "seconds"], seconds, right={1})
         if self.rejections:
-            lines += ["", "## Rejections", "", "| reason | files |", "|---|---:|"]
-            lines += [f"| {r['kind']} | {r['files']} |" for r in self.top_reasons]
+            lines += ["", "## Rejections", ""]
+            lines += markdown_table(
+                ["reason", "files"], [[r["kind"], r["files"]] for r in self.top_reasons], {1}
+            )
             lines += [""] + [f"- `{r['location']}`: {r['reason']}" for r in self.rejections]
         if self.drift:
-            lines += ["", "## Drift", "", "| key | type seen | contract type | documents "
-                      "| example |", "|---|---|---|---:|---|"]  # fmt: skip
-            lines += [
-                f"| `{d['key_path']}` | {d['observed_type']} | {d['expected_type'] or 'new key'} "
-                f"| {d['documents']} | `{d['example_path']}` |"
-                for d in self.drift
-            ]
+            lines += ["", "## Drift", ""]
+            lines += markdown_table(
+                ["key", "type seen", "contract type", "documents", "example"],
+                [
+                    [f"`{d['key_path']}`", d["observed_type"], d["expected_type"] or "new key",
+                     d["documents"], f"`{d['example_path']}`"]
+                    for d in self.drift
+                ],
+                right={3},
+            )  # fmt: skip
         if self.models_failed:
             lines += ["", "## Failed models", ""]
             lines += [f"- `{name}`: {err}" for name, err in self.models_failed.items()]

@@ -24,6 +24,7 @@ from flows.cli.args import ingest_settings
 from flows.cli.args import positive_int as _positive
 from flows.cli.args import shown as _shown
 from flows.settings import load_settings
+from flows.text import aligned
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -221,7 +222,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         ]
         for run in history.runs
     ]
-    for line in _align([header, *rows], right={2, 3, 4, 5, 6, 7}):
+    for line in aligned([header, *rows], right={2, 3, 4, 5, 6, 7}):
         print(line)
     return EXIT_OK
 
@@ -238,16 +239,3 @@ def _seconds(value: float | None) -> str:
 
 def _number(value: Any) -> str:
     return "-" if value is None else str(value)
-
-
-def _align(rows: list[list[str]], right: set[int]) -> list[str]:
-    """Columns padded to their widest cell; the last column (the error) is never padded."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row[:-1])
-        ]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return lines

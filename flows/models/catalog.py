@@ -18,6 +18,7 @@ import duckdb
 from flows.db import ensure_schema
 from flows.models.build import Model, discover_models, run_models
 from flows.models.datatests import DataTest, Relation, collect_tests, load_declarations
+from flows.text import markdown_table
 
 
 @dataclass
@@ -218,11 +219,12 @@ def render_markdown(catalog: Catalog) -> str:
             lines += ["", e.description or "*(no description)*", ""]
             lines.append(f"**Upstream:** {_names_md(e.upstream)} · "
                          f"**Downstream:** {_names_md(e.downstream)}")  # fmt: skip
-            lines += ["", "| column | type | description | tests |", "|---|---|---|---|"]
-            lines += [
-                f"| `{c.name}` | {c.type} | {_cell(c.description)} | {', '.join(c.tests)} |"
-                for c in e.columns
-            ]
+            lines.append("")
+            lines += markdown_table(
+                ["column", "type", "description", "tests"],
+                [[f"`{c.name}`", c.type, _cell(c.description), ", ".join(c.tests)]
+                 for c in e.columns],
+            )  # fmt: skip
             if e.tests:
                 lines += ["", "Data tests: " + ", ".join(f"`{t}`" for t in e.tests)]
     return "\n".join(lines) + "\n"
