@@ -36,6 +36,7 @@ from flows.normalize.batches import (
     stage_files,
 )
 from flows.normalize.contract import CONTRACT_VERSION
+from flows.paths import shown
 from flows.records import StageFailed
 from flows.settings import Settings
 from flows.text import markdown_table
@@ -399,11 +400,7 @@ def _records(conn: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
 
 
 def _location(path: str, line: int | None, col: int | None) -> str:
-    try:
-        shown = Path(path).relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        shown = path
-    return ":".join([shown, *(str(x) for x in (line, col) if x is not None)])
+    return ":".join([shown(path), *(str(x) for x in (line, col) if x is not None)])
 
 
 # -- composition ------------------------------------------------------------------------------

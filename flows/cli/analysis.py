@@ -21,7 +21,7 @@ from typing import Any
 
 from flows.analysis.formats import FORMATS, render
 from flows.cli.args import count_int as _count
-from flows.cli.args import shown as _shown
+from flows.paths import shown as _shown
 from flows.settings import DEFAULT_WAREHOUSE, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

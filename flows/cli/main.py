@@ -21,7 +21,7 @@ from flows.cli.args import add_dask_address as _add_dask_address
 from flows.cli.args import add_warehouse as _add_warehouse
 from flows.cli.args import ingest_settings
 from flows.cli.args import positive_int as _positive
-from flows.cli.args import shown as _shown
+from flows.paths import shown as _shown
 from flows.records import StageFailed
 from flows.settings import DEFAULT_SOURCE, load_settings
 from flows.tools import bench

@@ -22,7 +22,7 @@ from flows.cli.args import add_warehouse as _add_warehouse
 from flows.cli.args import count_int as _count
 from flows.cli.args import ingest_settings
 from flows.cli.args import positive_int as _positive
-from flows.cli.args import shown as _shown
+from flows.paths import shown as _shown
 from flows.settings import load_settings
 from flows.text import aligned
 

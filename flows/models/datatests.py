@@ -24,6 +24,7 @@ import yaml
 
 from flows import db
 from flows.models.build import parse_header, referenced_relations
+from flows.paths import shown
 from flows.records import StageFailed
 from flows.text import markdown_table
 
@@ -466,12 +467,8 @@ def _text(value: Any) -> Any:
 
 
 def _shown_path(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith("/"):
-        try:
-            return Path(value).relative_to(Path.cwd()).as_posix()
-        except ValueError:
-            return value
-    return value
+    """A cell that holds an absolute path, shown relative (other values as they are)."""
+    return shown(value) if isinstance(value, str) and value.startswith("/") else value
 
 
 def render_text(results: list[dict[str, Any]]) -> list[str]:
