@@ -17,16 +17,16 @@ from typing import Any
 from flows import __version__
 from flows.cli import analysis as cli_analysis
 from flows.cli import ops as cli_ops
+from flows.cli import tools as cli_tools
 from flows.cli.args import add_dask_address as _add_dask_address
 from flows.cli.args import add_warehouse as _add_warehouse
 from flows.cli.args import ingest_settings
 from flows.cli.args import positive_int as _positive
+from flows.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from flows.paths import shown as _shown
+from flows.pipeline import env as prefect_env
 from flows.records import StageFailed
 from flows.settings import DEFAULT_SOURCE, load_settings
-from flows.tools import bench
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 RUN_EXAMPLE = """\
 examples:
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     contract.set_defaults(handler=cmd_contract)
     _add_model_commands(commands)
     cli_analysis.register(commands)  # query, tables, report, export
-    bench.register(commands)  # bench
+    cli_tools.register(commands)  # bench
     cli_ops.register(commands)  # serve, status
     return parser
 
@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         summary = run_ingest(settings).to_dict()
     else:
-        cli_ops.prefect_defaults()  # quiet, patient temporary API; README: Prefect
+        prefect_env.prefect_defaults()  # quiet, patient temporary API; README: Prefect
         if args.quiet:
             os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         from flows.pipeline.flow import ingest

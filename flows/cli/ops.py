@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import zoneinfo
 from pathlib import Path
@@ -22,21 +21,11 @@ from flows.cli.args import add_warehouse as _add_warehouse
 from flows.cli.args import count_int as _count
 from flows.cli.args import ingest_settings
 from flows.cli.args import positive_int as _positive
+from flows.cli.exits import EXIT_FAILED, EXIT_OK
 from flows.paths import shown as _shown
+from flows.pipeline import env as prefect_env
 from flows.settings import load_settings
 from flows.text import aligned
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-# Defaults for Prefect settings that newsflow sets unless the user set them (see README, Prefect).
-PREFECT_DEFAULTS = {
-    # Telemetry: offline it logs "Failed to send telemetry" errors, and the temporary API's
-    # writes of its telemetry row show up as SQLite "database is locked" errors.
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    # The temporary API takes 6-10 s to start on 2 busy cores, over 20 s (Prefect's default
-    # timeout) when several start at once: wait longer instead of failing the run.
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-}
 
 SERVE_EXAMPLE = """\
 examples:
@@ -54,13 +43,6 @@ STATUS_EXAMPLE = """\
 example:
   newsflow status --warehouse out/x.duckdb --limit 5
 """
-
-
-def prefect_defaults() -> None:
-    """Set newsflow's Prefect defaults in this process's environment (never overriding a value
-    the user set). Call before importing Prefect: it reads its settings at import."""
-    for name, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(name, value)
 
 
 def register(commands: Any) -> None:
@@ -158,7 +140,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             zoneinfo.ZoneInfo(args.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone: {args.timezone!r}") from None
-    prefect_defaults()
+    prefect_env.prefect_defaults()
     from flows.pipeline import flow as pipeline
 
     parameters = pipeline.deployment_parameters(settings, args.strict, args.lock_retries)
