@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -72,9 +73,10 @@ def writer_lock(files: WarehouseFiles, run_id: str, timeout: float) -> Iterator[
     try:
         lock.acquire(timeout=timeout)
     except Timeout:
+        holder = describe_holder(read_holder(files))
         raise StageFailed(
             "lock",
-            f"another newsflow run holds the warehouse {files.published} ({_holder(files)}); "
+            f"another newsflow run holds the warehouse {files.published} ({holder}); "
             f"waited {timeout:g} s. Try again when it has finished, or wait longer with "
             "--lock-timeout.",
         ) from None
@@ -95,14 +97,21 @@ def writer_lock(files: WarehouseFiles, run_id: str, timeout: float) -> Iterator[
         lock.release()
 
 
-def _holder(files: WarehouseFiles) -> str:
+def read_holder(files: WarehouseFiles) -> dict[str, Any] | None:
+    """What the lock holder wrote about itself (run id, pid, host, since), if readable."""
     try:
-        info = json.loads(files.holder.read_text())
+        return json.loads(files.holder.read_text())
     except (OSError, ValueError):
+        return None
+
+
+def describe_holder(holder: dict[str, Any] | None) -> str:
+    """``run ID, pid PID on HOST, since TIME``, or ``holder unknown``."""
+    if not holder:
         return "holder unknown"
     return (
-        f"run {info.get('run_id')}, pid {info.get('pid')} on {info.get('host')}, "
-        f"since {info.get('since')}"
+        f"run {holder.get('run_id')}, pid {holder.get('pid')} on {holder.get('host')}, "
+        f"since {holder.get('since')}"
     )
 
 
