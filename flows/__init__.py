@@ -16,8 +16,8 @@ __all__ = ["QueryError", "Warehouse", "__version__", "open_warehouse", "read_rel
 _LAZY = {
     "Warehouse": "flows.analysis.warehouse",
     "QueryError": "flows.analysis.warehouse",
-    "open_warehouse": "flows.load.publish",
-    "read_relation": "flows.load.publish",
+    "open_warehouse": "flows.analysis.warehouse",
+    "read_relation": "flows.analysis.warehouse",
 }
 
 

@@ -26,7 +26,18 @@ CATALOG = "warehouse"
 
 
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open a warehouse file (creating its folder when writing).
+    """:func:`open_connection`, failing as stage ``connect`` (for the run's stages)."""
+    try:
+        return open_connection(path, read_only=read_only)
+    except duckdb.Error as exc:
+        raise StageFailed("connect", f"cannot open warehouse {path}: {exc}") from exc
+
+
+def open_connection(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a warehouse file (creating its folder when writing); DuckDB's errors propagate.
+
+    Every connection newsflow opens shows TIMESTAMPTZ values in UTC, whatever the process
+    time zone (``set TimeZone``: see :func:`in_utc`).
 
     A writer attaches the file as catalog ``warehouse`` (with ``ROW_GROUP_SIZE``) to an
     in-memory DuckDB and makes it the default, so unqualified names resolve as before. ``USE``
@@ -34,29 +45,32 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     (:func:`cursor`). Spills go to ``<file>.tmp``, as for ``duckdb.connect(file)``.
     """
     path = Path(path)
+    if read_only:
+        return in_utc(duckdb.connect(str(path), read_only=True))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(config={"temp_directory": f"{path}.tmp"})
     try:
-        if read_only:
-            return duckdb.connect(str(path), read_only=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(config={"temp_directory": f"{path}.tmp"})
-        try:
-            quoted = str(path).replace("'", "''")
-            conn.execute(f"attach '{quoted}' as {CATALOG} (row_group_size {ROW_GROUP_SIZE})")
-            conn.execute(f"use {CATALOG}")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-    except duckdb.Error as exc:
-        raise StageFailed("connect", f"cannot open warehouse {path}: {exc}") from exc
+        quoted = str(path).replace("'", "''")
+        conn.execute(f"attach '{quoted}' as {CATALOG} (row_group_size {ROW_GROUP_SIZE})")
+        conn.execute(f"use {CATALOG}")
+        return in_utc(conn)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def in_utc(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """``conn``, set to show TIMESTAMPTZ values in UTC (the setting is per connection)."""
+    conn.execute("set TimeZone = 'UTC'")
+    return conn
 
 
 def cursor(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """Another connection to ``conn``'s database, reading the same default catalog."""
+    """Another connection to ``conn``'s database, reading the same default catalog, in UTC."""
     catalog = conn.execute("select current_database()").fetchone()[0].replace('"', '""')
     other = conn.cursor()
     other.execute(f'use "{catalog}"')
-    return other
+    return in_utc(other)
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection, sql_dir: Path) -> None:

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,9 +23,8 @@ from flows.load import bookkeeping
 from flows.load import merge as load_mod
 from flows.load.ledger import Plan, plan_run
 from flows.load.publish import WarehouseFiles, files_for, prepare_working, publish, writer_lock
-from flows.models import build as models_mod
 from flows.models import datatests
-from flows.models.build import ModelResult, build_in_order
+from flows.models.build import ModelResult, run_models
 from flows.models.datatests import CheckResult
 from flows.normalize.batches import (
     ChunkSummary,
@@ -36,8 +35,10 @@ from flows.normalize.batches import (
     stage_files,
 )
 from flows.normalize.contract import CONTRACT_VERSION
+from flows.paths import shown
 from flows.records import StageFailed
 from flows.settings import Settings
+from flows.text import markdown_table
 
 T = TypeVar("T")
 RunStage = Callable[..., Any]
@@ -110,43 +111,43 @@ class RunSummary:
         return asdict(self)
 
     def to_markdown(self) -> str:
-        lines = [
-            f"# newsflow ingest `{self.run_id}`: {self.status}",
-            "",
-            f"Warehouse: `{self.warehouse}`",
-            "",
-            "| files seen | loaded | rejected | skipped (unchanged + superseded) | ignored "
-            "| warnings |",
-            "|---:|---:|---:|---:|---:|---:|",
-            f"| {self.files_seen} | {self.files_loaded} | {self.files_rejected} "
-            f"| {self.files_skipped} ({self.files_unchanged} + {self.files_superseded}) "
-            f"| {self.files_ignored} | {self.warnings} |",
-            "",
-            f"Files deleted since the last run: {self.files_deleted}; "
-            f"articles retired: {self.articles_retired}.",
-            "",
-            "| table | rows | inserted | updated | deleted |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        for table, rows in self.table_rows.items():
-            lines.append(
-                f"| {table} | {rows} | {self.rows_inserted.get(table, 0)} "
-                f"| {self.rows_updated.get(table, 0)} | {self.rows_deleted.get(table, 0)} |"
-            )
-        lines += ["", "| stage | seconds |", "|---|---:|"]
-        lines += [f"| {stage} | {secs:.3f} |" for stage, secs in self.seconds.items()]
+        files = ["files seen", "loaded", "rejected", "skipped (unchanged + superseded)",
+                 "ignored", "warnings"]  # fmt: skip
+        skipped = f"{self.files_skipped} ({self.files_unchanged} + {self.files_superseded})"
+        counts = [self.files_seen, self.files_loaded, self.files_rejected, skipped,
+                  self.files_ignored, self.warnings]  # fmt: skip
+        tables = [
+            [table, rows, self.rows_inserted.get(table, 0), self.rows_updated.get(table, 0),
+             self.rows_deleted.get(table, 0)]
+            for table, rows in self.table_rows.items()
+        ]  # fmt: skip
+        lines = [f"# newsflow ingest `{self.run_id}`: {self.status}", "",
+                 f"Warehouse: `{self.warehouse}`", ""]  # fmt: skip
+        lines += markdown_table(files, [counts], right=range(6))
+        lines += ["", f"Files deleted since the last run: {self.files_deleted}; "
+                  f"articles retired: {self.articles_retired}.", ""]  # fmt: skip
+        lines += markdown_table(["table", "rows", "inserted", "updated", "deleted"], tables,
+                                right=range(1, 5))  # fmt: skip
+        lines.append("")
+        seconds = [[stage, f"{secs:.3f}"] for stage, secs in self.seconds.items()]
+        lines += markdown_table(["stage", "seconds"], seconds, right={1})
         if self.rejections:
-            lines += ["", "## Rejections", "", "| reason | files |", "|---|---:|"]
-            lines += [f"| {r['kind']} | {r['files']} |" for r in self.top_reasons]
+            lines += ["", "## Rejections", ""]
+            lines += markdown_table(
+                ["reason", "files"], [[r["kind"], r["files"]] for r in self.top_reasons], {1}
+            )
             lines += [""] + [f"- `{r['location']}`: {r['reason']}" for r in self.rejections]
         if self.drift:
-            lines += ["", "## Drift", "", "| key | type seen | contract type | documents "
-                      "| example |", "|---|---|---|---:|---|"]  # fmt: skip
-            lines += [
-                f"| `{d['key_path']}` | {d['observed_type']} | {d['expected_type'] or 'new key'} "
-                f"| {d['documents']} | `{d['example_path']}` |"
-                for d in self.drift
-            ]
+            lines += ["", "## Drift", ""]
+            lines += markdown_table(
+                ["key", "type seen", "contract type", "documents", "example"],
+                [
+                    [f"`{d['key_path']}`", d["observed_type"], d["expected_type"] or "new key",
+                     d["documents"], f"`{d['example_path']}`"]
+                    for d in self.drift
+                ],
+                right={3},
+            )  # fmt: skip
         if self.models_failed:
             lines += ["", "## Failed models", ""]
             lines += [f"- `{name}`: {err}" for name, err in self.models_failed.items()]
@@ -311,37 +312,15 @@ def _groups(
         yield group
 
 
-def build_models(
-    settings: Settings, run_stage: RunStage = run_directly, select: list[str] | None = None
-) -> ModelResult:
-    """Plan (stage ``models``), then build each model as its own stage ``model:NAME``.
-
-    One connection serves every model (opening the file per model costs more than most
-    builds). A failing model skips only the models that read it.
-    """
-    started = time.perf_counter()
-    conn = _connect(settings)
-    try:
-        plan, dropped = run_stage(
-            "models", models_mod.plan_models, conn, settings.sql_dir / "models", select
-        )
-        result = build_in_order(
-            plan, lambda one: run_stage(f"model:{one.name}", models_mod.build_model, conn, one)
-        )
-    finally:
-        conn.close()
-    result.dropped = dropped
-    result.seconds = time.perf_counter() - started
-    return result
-
-
 def rebuild_models(settings: Settings, select: list[str] | None = None) -> ModelResult:
     """``newsflow models``: build models alone, under the writer lock, on the working copy, and
     publish the result when every selected model built."""
     files = files_for(settings.warehouse)
     with writer_lock(files, f"models-{uuid.uuid4()}", settings.lock_timeout):
         prepare_working(files, full_refresh=False)
-        result = build_models(settings.with_overrides(warehouse=files.working), select=select)
+        work = settings.with_overrides(warehouse=files.working)
+        with closing(_connect(work)) as conn:
+            result = run_models(conn, work.sql_dir / "models", select)
         if result.ok:
             publish(files)
     return result
@@ -419,11 +398,7 @@ def _records(conn: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
 
 
 def _location(path: str, line: int | None, col: int | None) -> str:
-    try:
-        shown = Path(path).relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        shown = path
-    return ":".join([shown, *(str(x) for x in (line, col) if x is not None)])
+    return ":".join([shown(path), *(str(x) for x in (line, col) if x is not None)])
 
 
 # -- composition ------------------------------------------------------------------------------
@@ -519,8 +494,10 @@ def _run_stages(
             table: batches.deleted.get(table, 0) + loaded.retired.get(table, 0)
             for table in load_mod.TABLES
         }
-        with timed("models"):
-            models = build_models(work, run_stage)
+        # One connection serves every model (opening the file per model costs more than most
+        # builds); stage ``models`` plans, each model builds as its own stage ``model:NAME``.
+        with timed("models"), closing(_connect(work)) as conn:
+            models = run_models(conn, work.sql_dir / "models", run_stage=run_stage)
         summary.models_built = models.built
         summary.models_failed = models.failed
         summary.models_skipped = models.skipped
@@ -571,17 +548,3 @@ class _Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.into[self.stage] = time.perf_counter() - self.started
-
-
-def quality_by_provider(warehouse: Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """Rows of the ``quality_by_provider`` model (read-only)."""
-    conn = db.connect(warehouse, read_only=True)
-    try:
-        sql = "select * from quality_by_provider"
-        if limit is not None:
-            sql += f" limit {int(limit)}"
-        cursor = conn.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        conn.close()

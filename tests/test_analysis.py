@@ -158,6 +158,54 @@ def test_wrong_names_and_writes_fail_with_a_hint(seed_warehouse: Path) -> None:
     )
 
 
+UTC_READS = """
+import json, sys
+from flows import Warehouse, open_warehouse, read_relation
+from flows.db import connect
+
+path, sql = sys.argv[1], sys.argv[2]
+out = {"read_relation": [t.isoformat() for t in read_relation("etl.run", path)["started_at"]]}
+with Warehouse(path) as wh:
+    out["Warehouse.df"] = [t.isoformat() for t in wh.df("etl.run")["started_at"]]
+    out["Warehouse.sql"] = [t.isoformat() for t in wh.sql(sql)["started_at"]]
+    out["Warehouse.query"] = [row[0].isoformat() for row in wh.query(sql).rows]
+conn = open_warehouse(path)
+out["open_warehouse"] = [row[0].isoformat() for row in conn.execute(sql).fetchall()]
+conn.close()
+writer = connect(sys.argv[3])
+out["writer"] = [writer.execute("select timestamptz '2021-06-01 02:30:00+00'").fetchone()[0].isoformat()]
+writer.close()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_every_read_path_shows_utc_whatever_the_process_time_zone(
+    seed_warehouse: Path, tmp_path: Path
+) -> None:
+    sql = "select started_at from etl.run order by started_at"
+    with Warehouse(seed_warehouse) as wh:
+        [(started,)] = wh.query(sql).rows
+    expected = started.astimezone(dt.UTC).isoformat()
+    assert expected.endswith("+00:00")
+    env = {**os.environ, "TZ": "America/New_York"}
+    env = {k: v for k, v in env.items() if not k.startswith("NEWSFLOW_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", UTC_READS, str(seed_warehouse), sql, str(tmp_path / "w.duckdb")],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert json.loads(proc.stdout) == {
+        "read_relation": [expected], "Warehouse.df": [expected], "Warehouse.sql": [expected],
+        "Warehouse.query": [expected], "open_warehouse": [expected],
+        "writer": ["2021-06-01T02:30:00+00:00"],
+    }  # fmt: skip
+    cli = subprocess.run(
+        [NEWSFLOW, "query", "--warehouse", str(seed_warehouse), "--format", "json", sql],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert json.loads(cli.stdout) == [{"started_at": expected}]
+
+
 def test_an_open_warehouse_keeps_its_run_while_a_new_one_publishes(
     seed_warehouse: Path, tmp_path: Path
 ) -> None:

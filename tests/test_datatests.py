@@ -14,9 +14,10 @@ import duckdb
 import pytest
 
 from flows.cli import main as cli
-from flows.ingest import RunSummary, build_models, check_data, run_ingest
+from flows.ingest import RunSummary, check_data, run_ingest
 from flows.load.merge import TABLES
 from flows.load.publish import files_for
+from flows.models.build import run_models
 from flows.models.datatests import (
     collect_tests,
     load_declarations,
@@ -264,9 +265,9 @@ def broken_warehouse(fixture_run: tuple[Settings, RunSummary], tmp_path: Path) -
     conn.execute("update article set quality = -5 where article_id = ?", [BOM])
     conn.execute("insert into image (image_id, article_id, position, url) "
                  "values ('img', 'ghost', 1, 'https://x/y.jpg')")  # fmt: skip
-    conn.close()
     # the marts are tables: rebuild them on the broken rows, as the next run would
-    assert build_models(load_settings(env={}, warehouse=warehouse)).ok
+    assert run_models(conn, SQL_DIR / "models").ok
+    conn.close()
     return warehouse
 
 

@@ -8,14 +8,14 @@ cut.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import decimal
-import io
 import json
 import math
 from collections.abc import Sequence
 from typing import Any
+
+from flows.text import aligned, csv_text, markdown_table
 
 FORMATS = ("table", "csv", "json", "markdown")
 CELL_WIDTH = 60
@@ -36,25 +36,12 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> s
 
 def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[_cut(cell_text(v, null="NULL").replace("\n", "\\n")) for v in row] for row in rows]
-    widths = [max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(columns)]
-    right = [_is_numeric_column(rows, i) for i in range(len(columns))]
-
-    def line(values: Sequence[str]) -> str:
-        padded = [
-            v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)
-        ]
-        return "  ".join(padded).rstrip()
-
-    out = [line(columns), line(["-" * w for w in widths]), *(line(row) for row in cells)]
-    return "\n".join(out) + "\n"
+    right = {i for i in range(len(columns)) if _is_numeric_column(rows, i)}
+    return "\n".join(aligned([list(columns), *cells], right, rule=True)) + "\n"
 
 
 def render_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([cell_text(v, null="") for v in row] for row in rows)
-    return buffer.getvalue()
+    return csv_text(columns, ([cell_text(v, null="") for v in row] for row in rows))
 
 
 def render_json(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -66,10 +53,9 @@ def render_markdown(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> st
     def cell(text: str) -> str:
         return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
 
-    aligns = ["---:" if _is_numeric_column(rows, i) else "---" for i in range(len(columns))]
-    out = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "|".join(aligns) + "|"]
-    out += ["| " + " | ".join(cell(cell_text(v, null="NULL")) for v in row) + " |" for row in rows]
-    return "\n".join(out) + "\n"
+    right = {i for i in range(len(columns)) if _is_numeric_column(rows, i)}
+    cells = [[cell(cell_text(v, null="NULL")) for v in row] for row in rows]
+    return "\n".join(markdown_table([cell(c) for c in columns], cells, right)) + "\n"
 
 
 def cell_text(value: Any, null: str) -> str:

@@ -10,7 +10,6 @@ last successful one) and the run in progress is named from the lock's holder fil
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 import duckdb
 from filelock import FileLock, Timeout
 
-from flows.load.publish import WarehouseFiles, files_for
+from flows.db import open_connection
+from flows.load.publish import WarehouseFiles, describe_holder, files_for, read_holder
 
 COLUMNS = (
     "run_id, flow_run_id, status, started_at, finished_at, files_seen, files_loaded, "
@@ -49,10 +49,10 @@ def read_runs(warehouse: Path, limit: int = 10) -> RunHistory:
     if not files.published.exists() and not files.working.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse}: load it first with `newsflow run`")
     if _writer_active(files):
-        history.writer = _holder(files) or {}
+        history.writer = read_holder(files) or {}
         history.notes.append(
-            f"a run is in progress ({_describe(history.writer)}); showing the runs published so "
-            "far, the run in progress is recorded when it ends"
+            f"a run is in progress ({describe_holder(history.writer)}); showing the runs "
+            "published so far, the run in progress is recorded when it ends"
         )
     elif files.working.exists():
         try:
@@ -84,24 +84,8 @@ def _writer_active(files: WarehouseFiles) -> bool:
     return False
 
 
-def _holder(files: WarehouseFiles) -> dict[str, Any] | None:
-    try:
-        return json.loads(files.holder.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _describe(holder: dict[str, Any]) -> str:
-    if not holder:
-        return "holder unknown"
-    return (
-        f"run {holder.get('run_id')}, pid {holder.get('pid')} on {holder.get('host')}, "
-        f"since {holder.get('since')}"
-    )
-
-
 def _query(path: Path, limit: int) -> list[dict[str, Any]]:
-    conn = duckdb.connect(str(path), read_only=True)
+    conn = open_connection(path, read_only=True)
     try:
         exists = conn.execute(
             "select count(*) from information_schema.tables "

@@ -25,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from flows.load.publish import open_warehouse
+from flows.db import open_connection
 
 ROLES = ("table", "model", "etl")
 # Order-independent content checksum, recomputable from any copy of the rows in DuckDB.
@@ -66,9 +66,33 @@ class QueryResult:
     truncated: bool  # more rows exist than were fetched
     seconds: float
 
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as ``{column: value}`` dicts."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
 
 def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def open_warehouse(path: Path | str | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published warehouse, for notebooks and ad hoc queries.
+
+    It sees one complete run for as long as it stays open, never blocks a running load, and
+    shows times in UTC. ``path`` defaults to ``NEWSFLOW_WAREHOUSE`` or ``warehouse/news.duckdb``.
+    """
+    from flows.settings import load_settings
+
+    published = Path(path) if path is not None else load_settings().warehouse
+    if not published.exists():
+        raise FileNotFoundError(f"no warehouse at {published}: run `newsflow run` first")
+    return open_connection(published, read_only=True)
+
+
+def read_relation(name: str, path: Path | str | None = None) -> Any:
+    """One table or model as a pandas DataFrame (``read_relation('quality_by_provider')``)."""
+    with Warehouse(path) as wh:
+        return wh.df(name)
 
 
 class Warehouse:
@@ -79,7 +103,6 @@ class Warehouse:
 
         self.path = Path(path) if path is not None else load_settings().warehouse
         self.conn = open_warehouse(self.path)
-        self.conn.execute("set TimeZone = 'UTC'")
 
     def __enter__(self) -> Warehouse:
         return self

@@ -21,10 +21,10 @@ from typing import Any
 
 from flows.analysis.formats import FORMATS, render
 from flows.cli.args import count_int as _count
-from flows.cli.args import shown as _shown
+from flows.cli.exits import EXIT_FAILED, EXIT_OK
+from flows.paths import shown as _shown
 from flows.settings import DEFAULT_WAREHOUSE, load_settings
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SCREEN_ROWS = 100  # default --limit for table and markdown output
 
 QUERY_EXAMPLE = """\

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from flows.paths import shown
 from flows.settings import (
     Settings,
     declared_settings,
@@ -35,14 +36,6 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
-
-
-def shown(path: Path | str) -> str:
-    """A path as the user would type it: relative to the current folder when inside it."""
-    try:
-        return Path(path).relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
 
 
 def add_setting(

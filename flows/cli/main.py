@@ -17,14 +17,14 @@ from typing import Any
 from flows import __version__
 from flows.cli import analysis as cli_analysis
 from flows.cli import ops as cli_ops
+from flows.cli import tools as cli_tools
 from flows.cli.args import add_ingest_options, add_setting, ingest_settings
 from flows.cli.args import add_warehouse as _add_warehouse
-from flows.cli.args import shown as _shown
+from flows.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from flows.paths import shown as _shown
+from flows.pipeline import env as prefect_env
 from flows.records import StageFailed
 from flows.settings import load_settings
-from flows.tools import bench
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 RUN_EXAMPLE = """\
 examples:
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     contract.set_defaults(handler=cmd_contract)
     _add_model_commands(commands)
     cli_analysis.register(commands)  # query, tables, report, export
-    bench.register(commands)  # bench
+    cli_tools.register(commands)  # bench
     cli_ops.register(commands)  # serve, status
     return parser
 
@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         summary = run_ingest(settings).to_dict()
     else:
-        cli_ops.prefect_defaults()  # quiet, patient temporary API; README: Prefect
+        prefect_env.prefect_defaults()  # quiet, patient temporary API; README: Prefect
         if args.quiet:
             os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         from flows.pipeline.flow import run_flow
@@ -233,9 +233,10 @@ def cmd_contract(args: argparse.Namespace) -> int:
 def print_quality(warehouse: Path, top: int) -> None:
     import pandas as pd
 
-    from flows.ingest import quality_by_provider
+    from flows.analysis.warehouse import Warehouse
 
-    rows = quality_by_provider(warehouse, limit=top)
+    with Warehouse(warehouse) as wh:
+        rows = wh.query("select * from quality_by_provider", limit=top).records()
     print(f"\nquality_by_provider (top {len(rows)}):")
     if not rows:
         print("  (no rows)")

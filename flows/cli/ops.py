@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import zoneinfo
 from pathlib import Path
@@ -21,20 +20,11 @@ from flows.cli.args import add_ingest_options, ingest_settings
 from flows.cli.args import add_warehouse as _add_warehouse
 from flows.cli.args import count_int as _count
 from flows.cli.args import positive_int as _positive
-from flows.cli.args import shown as _shown
+from flows.cli.exits import EXIT_FAILED, EXIT_OK
+from flows.paths import shown as _shown
+from flows.pipeline import env as prefect_env
 from flows.settings import load_settings
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-# Defaults for Prefect settings that newsflow sets unless the user set them (see README, Prefect).
-PREFECT_DEFAULTS = {
-    # Telemetry: offline it logs "Failed to send telemetry" errors, and the temporary API's
-    # writes of its telemetry row show up as SQLite "database is locked" errors.
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    # The temporary API takes 6-10 s to start on 2 busy cores, over 20 s (Prefect's default
-    # timeout) when several start at once: wait longer instead of failing the run.
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-}
+from flows.text import aligned
 
 SERVE_EXAMPLE = """\
 examples:
@@ -52,13 +42,6 @@ STATUS_EXAMPLE = """\
 example:
   newsflow status --warehouse out/x.duckdb --limit 5
 """
-
-
-def prefect_defaults() -> None:
-    """Set newsflow's Prefect defaults in this process's environment (never overriding a value
-    the user set). Call before importing Prefect: it reads its settings at import."""
-    for name, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(name, value)
 
 
 def register(commands: Any) -> None:
@@ -132,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             zoneinfo.ZoneInfo(args.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone: {args.timezone!r}") from None
-    prefect_defaults()
+    prefect_env.prefect_defaults()
     from flows.pipeline import flow as pipeline
 
     parameters = pipeline.deployment_parameters(settings, args.lock_retries)
@@ -196,7 +179,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         ]
         for run in history.runs
     ]
-    for line in _align([header, *rows], right={2, 3, 4, 5, 6, 7}):
+    for line in aligned([header, *rows], right={2, 3, 4, 5, 6, 7}):
         print(line)
     return EXIT_OK
 
@@ -213,16 +196,3 @@ def _seconds(value: float | None) -> str:
 
 def _number(value: Any) -> str:
     return "-" if value is None else str(value)
-
-
-def _align(rows: list[list[str]], right: set[int]) -> list[str]:
-    """Columns padded to their widest cell; the last column (the error) is never padded."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row[:-1])
-        ]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return lines

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import duckdb
 from filelock import FileLock, Timeout
 
 from flows.db import connect
@@ -73,9 +73,10 @@ def writer_lock(files: WarehouseFiles, run_id: str, timeout: float) -> Iterator[
     try:
         lock.acquire(timeout=timeout)
     except Timeout:
+        holder = describe_holder(read_holder(files))
         raise StageFailed(
             "lock",
-            f"another newsflow run holds the warehouse {files.published} ({_holder(files)}); "
+            f"another newsflow run holds the warehouse {files.published} ({holder}); "
             f"waited {timeout:g} s. Try again when it has finished, or wait longer with "
             "--lock-timeout.",
         ) from None
@@ -96,14 +97,21 @@ def writer_lock(files: WarehouseFiles, run_id: str, timeout: float) -> Iterator[
         lock.release()
 
 
-def _holder(files: WarehouseFiles) -> str:
+def read_holder(files: WarehouseFiles) -> dict[str, Any] | None:
+    """What the lock holder wrote about itself (run id, pid, host, since), if readable."""
     try:
-        info = json.loads(files.holder.read_text())
+        return json.loads(files.holder.read_text())
     except (OSError, ValueError):
+        return None
+
+
+def describe_holder(holder: dict[str, Any] | None) -> str:
+    """``run ID, pid PID on HOST, since TIME``, or ``holder unknown``."""
+    if not holder:
         return "holder unknown"
     return (
-        f"run {info.get('run_id')}, pid {info.get('pid')} on {info.get('host')}, "
-        f"since {info.get('since')}"
+        f"run {holder.get('run_id')}, pid {holder.get('pid')} on {holder.get('host')}, "
+        f"since {holder.get('since')}"
     )
 
 
@@ -140,27 +148,3 @@ def publish(files: WarehouseFiles) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def open_warehouse(path: Path | str | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published warehouse, for notebooks and ad hoc queries.
-
-    It sees one complete run for as long as it stays open, and never blocks a running load.
-    ``path`` defaults to ``NEWSFLOW_WAREHOUSE`` or ``warehouse/news.duckdb``.
-    """
-    from flows.settings import load_settings
-
-    published = Path(path) if path is not None else load_settings().warehouse
-    if not published.exists():
-        raise FileNotFoundError(f"no warehouse at {published}: run `newsflow run` first")
-    return duckdb.connect(str(published), read_only=True)
-
-
-def read_relation(name: str, path: Path | str | None = None) -> object:
-    """One table or model as a pandas DataFrame (``read_relation('quality_by_provider')``)."""
-    quoted = ".".join(f'"{part}"' for part in name.split("."))
-    conn = open_warehouse(path)
-    try:
-        return conn.sql(f"select * from {quoted}").df()
-    finally:
-        conn.close()

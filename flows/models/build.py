@@ -277,15 +277,21 @@ def build_in_order(plan: list[Model], build: Callable[[Model], object]) -> Model
 
 
 def run_models(
-    conn: duckdb.DuckDBPyConnection, models_dir: Path, select: Iterable[str] | None = None
+    conn: duckdb.DuckDBPyConnection,
+    models_dir: Path,
+    select: Iterable[str] | None = None,
+    run_stage: Callable[..., Any] | None = None,
 ) -> ModelResult:
     """Create every (selected) model as a view or table in dependency order, on one connection.
 
     A failing model is reported with its file and DuckDB's error; only its dependents are skipped.
+    ``run_stage(name, fn, *args)``, when given, runs the planning as stage ``models`` and each
+    build as stage ``model:NAME`` (the Prefect flow makes each a task).
     """
     started = time.perf_counter()
-    plan, dropped = plan_models(conn, models_dir, select)
-    result = build_in_order(plan, lambda model: build_model(conn, model))
+    stage = run_stage or (lambda _name, fn, *args: fn(*args))
+    plan, dropped = stage("models", plan_models, conn, models_dir, select)
+    result = build_in_order(plan, lambda one: stage(f"model:{one.name}", build_model, conn, one))
     result.dropped = dropped
     result.seconds = time.perf_counter() - started
     return result

@@ -18,6 +18,8 @@ import duckdb
 from flows.db import ensure_schema
 from flows.models.build import Model, discover_models, run_models
 from flows.models.datatests import DataTest, Relation, collect_tests, load_declarations
+from flows.paths import shown
+from flows.text import markdown_table
 
 
 @dataclass
@@ -135,7 +137,7 @@ def _entry(relation: Relation, models: dict[str, Model], sql_dir: Path) -> Entry
         kind = "view" if model.materialized == "view" else "table (model)"
         return Entry(
             relation.name, group if group != "." else "models", kind, model.description,
-            model.grain, _relative(model.path, root), upstream=sorted(model.depends_on),
+            model.grain, shown(model.path, root), upstream=sorted(model.depends_on),
         )  # fmt: skip
     group = "etl" if "." in relation.name else "tables"
     return Entry(
@@ -163,18 +165,11 @@ def _test_label(test: DataTest, short: bool = False) -> str:
     return label + (" (warn)" if test.severity == "warn" else "")
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def _ddl_file(name: str, sql_dir: Path, root: Path) -> str:
     pattern = re.compile(rf"create\s+table\s+if\s+not\s+exists\s+{re.escape(name)}\s*\(", re.I)
     for ddl in sorted((sql_dir / "schema").glob("*.sql")):
         if pattern.search(ddl.read_text(encoding="utf-8")):
-            return _relative(ddl, root)
+            return shown(ddl, root)
     return ""
 
 
@@ -218,11 +213,12 @@ def render_markdown(catalog: Catalog) -> str:
             lines += ["", e.description or "*(no description)*", ""]
             lines.append(f"**Upstream:** {_names_md(e.upstream)} · "
                          f"**Downstream:** {_names_md(e.downstream)}")  # fmt: skip
-            lines += ["", "| column | type | description | tests |", "|---|---|---|---|"]
-            lines += [
-                f"| `{c.name}` | {c.type} | {_cell(c.description)} | {', '.join(c.tests)} |"
-                for c in e.columns
-            ]
+            lines.append("")
+            lines += markdown_table(
+                ["column", "type", "description", "tests"],
+                [[f"`{c.name}`", c.type, _cell(c.description), ", ".join(c.tests)]
+                 for c in e.columns],
+            )  # fmt: skip
             if e.tests:
                 lines += ["", "Data tests: " + ", ".join(f"`{t}`" for t in e.tests)]
     return "\n".join(lines) + "\n"

@@ -24,7 +24,9 @@ import yaml
 
 from flows import db
 from flows.models.build import parse_header, referenced_relations
+from flows.paths import shown
 from flows.records import StageFailed
+from flows.text import markdown_table
 
 DECLARATIONS = "declarations"
 SHOWN_ROWS = 10
@@ -465,12 +467,8 @@ def _text(value: Any) -> Any:
 
 
 def _shown_path(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith("/"):
-        try:
-            return Path(value).relative_to(Path.cwd()).as_posix()
-        except ValueError:
-            return value
-    return value
+    """A cell that holds an absolute path, shown relative (other values as they are)."""
+    return shown(value) if isinstance(value, str) and value.startswith("/") else value
 
 
 def render_text(results: list[dict[str, Any]]) -> list[str]:
@@ -494,21 +492,24 @@ def render_text(results: list[dict[str, Any]]) -> list[str]:
 def render_markdown(results: list[dict[str, Any]]) -> str:
     """The data-test results as markdown (the flow's ``data-tests`` artifact)."""
     lines = [f"# Data tests: {headline(r['outcome'] for r in results)}", ""]
-    lines += ["| outcome | test | severity | rule | rows |", "|---|---|---|---|---:|"]
     order = {"error": 0, "fail": 1, "warn": 2, "pass": 3}
     ranked = sorted(results, key=lambda r: order[r["outcome"]])
-    for r in ranked:
-        rule = (r["error"] or r["rule"]).replace("|", "\\|")
-        lines.append(
-            f"| {r['outcome']} | `{r['name']}` | {r['severity']} | {rule} | {r['failures']} |"
-        )
+    lines += markdown_table(
+        ["outcome", "test", "severity", "rule", "rows"],
+        [
+            [r["outcome"], f"`{r['name']}`", r["severity"],
+             (r["error"] or r["rule"]).replace("|", "\\|"), r["failures"]]
+            for r in ranked
+        ],
+        right={4},
+    )  # fmt: skip
     for r in ranked:
         if not r["rows"]:
             continue
         names = list(r["rows"][0])
         lines += ["", f"## `{r['name']}`: {r['failures']} row(s)", ""]
-        lines += ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-        for row in r["rows"]:
-            cells = [str(_shown_path(row[n])).replace("|", "\\|") for n in names]
-            lines.append("| " + " | ".join(cells) + " |")
+        lines += markdown_table(
+            names,
+            [[str(_shown_path(row[n])).replace("|", "\\|") for n in names] for row in r["rows"]],
+        )
     return "\n".join(lines) + "\n"

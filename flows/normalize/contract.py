@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flows.text import markdown_table
+
 # Bump when extraction or normalization changes what a file produces: every file loaded under an
 # older version is then parsed again on the next run.
 CONTRACT_VERSION = "3"
@@ -128,13 +130,12 @@ def known_keys(prefix: str) -> frozenset[str]:
 
 def render_markdown() -> str:
     """The contract as a Markdown table (README section 'Contract')."""
-    lines = [
-        "| source field | column | type | required | rule | when it cannot be coerced |",
-        "|---|---|---|---|---|---|",
-    ]
-    for f in CONTRACT:
-        lines.append(
-            f"| `{f.source}` | `{f.column}` | {f.type} | {'yes' if f.required else 'no'} "
-            f"| {f.rule} | {f.on_failure} |"
-        )
+    lines = markdown_table(
+        ["source field", "column", "type", "required", "rule", "when it cannot be coerced"],
+        [
+            [f"`{f.source}`", f"`{f.column}`", f.type, "yes" if f.required else "no", f.rule,
+             f.on_failure]
+            for f in CONTRACT
+        ],
+    )  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -26,6 +26,7 @@ from prefect.types.entrypoint import EntrypointType
 from prefect.utilities.annotations import quote
 
 from flows import ingest as run
+from flows.analysis.warehouse import Warehouse
 from flows.ingest import Stager
 from flows.models import datatests
 from flows.normalize.batches import stage_files
@@ -188,7 +189,8 @@ def publish_artifacts(settings: Settings, summary: run.RunSummary) -> None:
         )
     if summary.drift:
         create_table_artifact([dict(d) for d in summary.drift], key="drift")
-    quality = run.quality_by_provider(settings.warehouse)
+    with Warehouse(settings.warehouse) as wh:
+        quality = wh.query("select * from quality_by_provider").records()
     if quality:
         table = [{k: _plain(v) for k, v in row.items()} for row in quality]
         create_table_artifact(table, key="quality-by-provider")

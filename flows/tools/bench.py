@@ -14,7 +14,6 @@ Each run happens in its own subprocess so its memory is measured alone.
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import json
 import multiprocessing
@@ -33,25 +32,7 @@ import psutil
 import yaml
 
 from flows.extract.discover import discover
-
-
-def register(commands: Any) -> None:
-    bench = commands.add_parser(
-        "bench",
-        help="measure documents/s, per-stage time, peak memory and re-run cost",
-        description=__doc__,
-        epilog="example:\n  newsflow bench --docs 100000 --prefect",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    bench.add_argument("--docs", type=int, default=20_000, help="documents to generate")
-    bench.add_argument("--workers", type=int, help="parser processes (default: all cores)")
-    bench.add_argument("--batch-size", type=int, help="documents per load transaction")
-    bench.add_argument(
-        "--corpus", type=Path, help="folder for the generated corpus (reused if it has --docs)"
-    )
-    bench.add_argument("--prefect", action="store_true", help="also time the Prefect flow")
-    bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
-    bench.set_defaults(handler=cmd_bench)
+from flows.pipeline import env as prefect_env
 
 
 def _parse_chunk(paths: list[str]) -> int:
@@ -110,9 +91,7 @@ def measure_run(args: list[str]) -> dict[str, Any]:
         " 'rss_worker_mb': kids.ru_maxrss / 1024, 'cpu_main_s': me.ru_utime + me.ru_stime,"
         " 'cpu_workers_s': kids.ru_utime + kids.ru_stime, 'summary': summary}, default=str))\n"
     )
-    from flows.cli.ops import prefect_defaults
-
-    prefect_defaults()  # the same Prefect defaults as `newsflow run`
+    prefect_env.prefect_defaults()  # the same Prefect defaults as `newsflow run`
     env = dict(os.environ)
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -161,19 +140,28 @@ def quarter_peaks(samples: list[float]) -> list[float]:
     return [max(samples[a:b]) for a, b in pairwise(bounds)]
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def run_bench(
+    docs: int,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    corpus: Path | None = None,
+    prefect: bool = False,
+    json_path: Path | None = None,
+) -> dict[str, Any]:
+    """Measure on ``docs`` synthetic documents (generated in ``corpus``, reused when it has as
+    many), printing as it goes; the figures, also written to ``json_path`` when given."""
     from flows.settings import load_settings
     from flows.tools.synth import write_corpus
 
-    settings = load_settings(workers=args.workers, batch_size=args.batch_size)
+    settings = load_settings(workers=workers, batch_size=batch_size)
     workers = settings.workers
     with tempfile.TemporaryDirectory(prefix="newsflow-bench-") as tmp:
-        corpus = args.corpus or Path(tmp) / "corpus"
+        corpus = corpus or Path(tmp) / "corpus"
         paths = discover([corpus]).paths if corpus.exists() else []
-        if len(paths) != args.docs:
-            print(f"generating {args.docs} documents in {corpus} ...", flush=True)
+        if len(paths) != docs:
+            print(f"generating {docs} documents in {corpus} ...", flush=True)
             started = time.perf_counter()
-            write_corpus(corpus, args.docs)
+            write_corpus(corpus, docs)
             paths = discover([corpus]).paths
             print(f"  {time.perf_counter() - started:.1f} s", flush=True)
         size_mb = sum(os.path.getsize(p) for p in paths) / 2**20
@@ -195,7 +183,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         figures = _report(len(paths), limit, cold, rerun)
         figures["parse_only_before_after"] = [before[0], after[0]]
         figures["cpu"] = _cpu_budget(len(paths), (before[1] + after[1]) / 2, cold)
-        if args.prefect:
+        if prefect:
             flow = measure_run(["--warehouse", f"{tmp}/flow.duckdb", *common])
             # A second core run right after the flow brackets it, as the limit brackets the
             # cold run: the machine's speed drifts by as much as the target between two runs.
@@ -208,9 +196,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 else "ephemeral API"
             )
             figures["prefect"] = prefect_overhead(flow, [cold, after_flow], mode)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
-    return 0
+    if json_path:
+        json_path.write_text(json.dumps(figures, indent=2))
+    return figures
 
 
 def prefect_overhead(flow: dict, cores: list[dict], mode: str) -> dict[str, Any]:
