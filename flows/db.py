@@ -124,3 +124,12 @@ def transaction(
         except Exception as exc:
             conn.execute("rollback")
             raise StageFailed(stage, f"{what} rolled back: {exc}") from exc
+
+
+def records(
+    conn: duckdb.DuckDBPyConnection, sql: str, params: object = None
+) -> list[dict[str, object]]:
+    """The rows of one query as ``{column: value}`` dicts."""
+    cursor = conn.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -38,7 +38,6 @@ from flows.normalize.contract import CONTRACT_VERSION
 from flows.paths import shown
 from flows.records import StageFailed
 from flows.settings import Settings
-from flows.text import markdown_table
 
 T = TypeVar("T")
 RunStage = Callable[..., Any]
@@ -109,54 +108,6 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def to_markdown(self) -> str:
-        files = ["files seen", "loaded", "rejected", "skipped (unchanged + superseded)",
-                 "ignored", "warnings"]  # fmt: skip
-        skipped = f"{self.files_skipped} ({self.files_unchanged} + {self.files_superseded})"
-        counts = [self.files_seen, self.files_loaded, self.files_rejected, skipped,
-                  self.files_ignored, self.warnings]  # fmt: skip
-        tables = [
-            [table, rows, self.rows_inserted.get(table, 0), self.rows_updated.get(table, 0),
-             self.rows_deleted.get(table, 0)]
-            for table, rows in self.table_rows.items()
-        ]  # fmt: skip
-        lines = [f"# newsflow ingest `{self.run_id}`: {self.status}", "",
-                 f"Warehouse: `{self.warehouse}`", ""]  # fmt: skip
-        lines += markdown_table(files, [counts], right=range(6))
-        lines += ["", f"Files deleted since the last run: {self.files_deleted}; "
-                  f"articles retired: {self.articles_retired}.", ""]  # fmt: skip
-        lines += markdown_table(["table", "rows", "inserted", "updated", "deleted"], tables,
-                                right=range(1, 5))  # fmt: skip
-        lines.append("")
-        seconds = [[stage, f"{secs:.3f}"] for stage, secs in self.seconds.items()]
-        lines += markdown_table(["stage", "seconds"], seconds, right={1})
-        if self.rejections:
-            lines += ["", "## Rejections", ""]
-            lines += markdown_table(
-                ["reason", "files"], [[r["kind"], r["files"]] for r in self.top_reasons], {1}
-            )
-            lines += [""] + [f"- `{r['location']}`: {r['reason']}" for r in self.rejections]
-        if self.drift:
-            lines += ["", "## Drift", ""]
-            lines += markdown_table(
-                ["key", "type seen", "contract type", "documents", "example"],
-                [
-                    [f"`{d['key_path']}`", d["observed_type"], d["expected_type"] or "new key",
-                     d["documents"], f"`{d['example_path']}`"]
-                    for d in self.drift
-                ],
-                right={3},
-            )  # fmt: skip
-        if self.models_failed:
-            lines += ["", "## Failed models", ""]
-            lines += [f"- `{name}`: {err}" for name, err in self.models_failed.items()]
-        if self.data_tests:
-            outcomes = [t["outcome"] for t in self.data_tests]
-            lines += ["", f"Data tests: {datatests.headline(outcomes)} (artifact `data-tests`)"]
-        if self.error:
-            lines += ["", f"**Error:** {self.error}"]
-        return "\n".join(lines) + "\n"
 
 
 # -- stages -----------------------------------------------------------------------------------
@@ -343,58 +294,20 @@ def finish(settings: Settings, summary: RunSummary) -> RunSummary:
     try:
         bookkeeping.forget_missing_rejections(conn)
         summary.table_rows = bookkeeping.table_rows(conn)
-        bookkeeping.finish_run(
-            conn,
-            summary.run_id,
-            {
-                "status": summary.status,
-                "files_seen": summary.files_seen,
-                "files_loaded": summary.files_loaded,
-                "files_rejected": summary.files_rejected,
-                "files_skipped": summary.files_skipped,
-                "files_ignored": summary.files_ignored,
-                "files_unchanged": summary.files_unchanged,
-                "files_superseded": summary.files_superseded,
-                "files_deleted": summary.files_deleted,
-                "warnings": summary.warnings,
-                "rows_inserted": summary.rows_inserted,
-                "rows_updated": summary.rows_updated,
-                "rows_deleted": summary.rows_deleted,
-                "table_rows": summary.table_rows,
-                "seconds": {k: round(v, 3) for k, v in summary.seconds.items()},
-                "error": summary.error,
-            },
-        )
-        run = [summary.run_id]
-        rejected = _records(conn, "select path, line, col, reason from etl.rejection "
-                            "where run_id = ? order by path limit 10", run)  # fmt: skip
-        summary.top_reasons = _records(
-            conn,
-            "select kind, count(*) as files from etl.rejection where run_id = ? "
-            "group by kind order by files desc, kind limit 5",
-            run,
-        )
-        summary.drift = _records(
-            conn,
-            "select key_path, observed_type, expected_type, sum(documents)::integer as documents, "
-            "min(example_path) as example_path from etl.drift where run_id = ? "
-            "group by all order by documents desc, key_path, observed_type",
-            run,
-        )
+        recorded = summary.to_dict()
+        recorded["seconds"] = {k: round(v, 3) for k, v in summary.seconds.items()}
+        bookkeeping.finish_run(conn, recorded)
+        found = bookkeeping.run_findings(conn, summary.run_id, shown=TOP_REJECTIONS)
     finally:
         conn.close()
+    summary.top_reasons = found["top_reasons"]
     summary.rejections = [
-        {**r, "location": _location(r["path"], r["line"], r["col"])} for r in rejected
+        {**r, "location": _location(r["path"], r["line"], r["col"])} for r in found["rejections"]
     ]
+    summary.drift = found["drift"]
     for item in summary.drift:
         item["example_path"] = _location(item["example_path"], None, None)
     return summary
-
-
-def _records(conn: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _location(path: str, line: int | None, col: int | None) -> str:

@@ -372,7 +372,12 @@ def test_error_severity_fails_the_run_and_warn_does_not(tmp_path: Path) -> None:
     assert [(r["name"], r["outcome"]) for r in summary.data_tests if r["outcome"] != "pass"] == [
         ("no_example_com", "warn")
     ]
-    assert "Data tests: " in summary.to_markdown()
+    from flows.pipeline.artifacts import summary_markdown
+
+    shown = [line for line in summary_markdown(summary).splitlines() if "Data tests" in line]
+    assert shown == [
+        "Data tests: 107 passed, 1 warned, 0 failed, 0 errored (artifact `data-tests`)"
+    ]
 
 
 def test_list_positions_are_dense_finds_gaps_late_starts_and_repeats() -> None:

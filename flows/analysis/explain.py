@@ -6,18 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from flows.db import connect
+from flows.db import connect, records
 from flows.extract.frontmatter import read_document
 from flows.normalize.document import DocumentRows, normalize_document
 from flows.records import Rejection
-
-
-def _records(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> list[dict]:
-    cursor = conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def list_rejections(warehouse: Path) -> list[dict[str, Any]]:
@@ -26,7 +18,7 @@ def list_rejections(warehouse: Path) -> list[dict[str, Any]]:
         return []
     conn = connect(warehouse, read_only=True)
     try:
-        return _records(
+        return records(
             conn,
             "select path, line, col, stage, kind, reason, run_id, first_run_id, sha256 "
             "from etl.rejection order by path",
@@ -84,7 +76,7 @@ def _rows_by_table(rows: DocumentRows) -> dict[str, list[dict[str, Any]]]:
 def _warehouse_state(warehouse: Path, explanation: Explanation) -> str:
     conn = connect(warehouse, read_only=True)
     try:
-        quarantined = _records(
+        quarantined = records(
             conn, "select reason, run_id from etl.rejection where path = ?", [explanation.path]
         )
         if quarantined:
@@ -92,7 +84,7 @@ def _warehouse_state(warehouse: Path, explanation: Explanation) -> str:
         if not explanation.rows:
             return "not in the warehouse"
         article = explanation.rows["article"][0]
-        loaded = _records(
+        loaded = records(
             conn,
             "select source_path, source_sha256 from article where article_id = ?",
             [article["article_id"]],

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 from filelock import FileLock, Timeout
 
-from flows.db import open_connection
+from flows.db import open_connection, records
 from flows.load.publish import WarehouseFiles, describe_holder, files_for, read_holder
 
 COLUMNS = (
@@ -93,11 +93,9 @@ def _query(path: Path, limit: int) -> list[dict[str, Any]]:
         ).fetchone()[0]
         if not exists:
             return []
-        cursor = conn.execute(
-            f"select {COLUMNS} from etl.run order by started_at desc limit ?", [int(limit)]
+        return records(
+            conn, f"select {COLUMNS} from etl.run order by started_at desc limit ?", [int(limit)]
         )
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     finally:
         conn.close()
 

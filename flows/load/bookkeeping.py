@@ -1,14 +1,15 @@
-"""Run bookkeeping in the etl schema: a run's row, table sizes, stale quarantine rows."""
+"""Run bookkeeping in the etl schema: a run's row, what its summary shows, stale quarantine rows."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import duckdb
 
+from flows.db import records
 from flows.extract.discover import real_name
 from flows.load.merge import TABLES, _count
 
@@ -32,17 +33,57 @@ def table_rows(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {t: _count(conn, f"select count(*) from {t}") for t in TABLES}
 
 
-def finish_run(conn: duckdb.DuckDBPyConnection, run_id: str, values: dict[str, object]) -> None:
-    """Fill in the run's row: ``values`` maps etl.run columns to values (dicts become JSON)."""
+def finish_run(conn: duckdb.DuckDBPyConnection, summary: Mapping[str, object]) -> None:
+    """Fill in the row of run ``summary["run_id"]`` with every etl.run column ``summary`` has
+    (dicts become JSON) and the time it finished."""
+    columns = [
+        name
+        for (name,) in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'etl' and table_name = 'run' order by ordinal_position"
+        ).fetchall()
+        if name in summary and name != "run_id"
+    ]
     values = {
-        name: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
-        for name, v in values.items()
+        name: json.dumps(summary[name], sort_keys=True)
+        if isinstance(summary[name], dict)
+        else summary[name]
+        for name in columns
     }
     assignments = ", ".join(f"{name} = ${name}" for name in values)
     conn.execute(
         f"update etl.run set finished_at = $finished_at, {assignments} where run_id = $run_id",
-        {**values, "finished_at": dt.datetime.now(dt.UTC), "run_id": run_id},
+        {**values, "finished_at": dt.datetime.now(dt.UTC), "run_id": summary["run_id"]},
     )
+
+
+def run_findings(
+    conn: duckdb.DuckDBPyConnection, run_id: str, shown: int = 10, reasons: int = 5
+) -> dict[str, list[dict[str, object]]]:
+    """What a run's summary shows from etl: its first ``shown`` rejections by path, its most
+    frequent rejection kinds, and the drift it saw (one row per key and type)."""
+    run = [run_id]
+    return {
+        "rejections": records(
+            conn,
+            "select path, line, col, reason from etl.rejection "
+            f"where run_id = ? order by path limit {int(shown)}",
+            run,
+        ),
+        "top_reasons": records(
+            conn,
+            "select kind, count(*) as files from etl.rejection where run_id = ? "
+            f"group by kind order by files desc, kind limit {int(reasons)}",
+            run,
+        ),
+        "drift": records(
+            conn,
+            "select key_path, observed_type, expected_type, sum(documents)::integer as documents, "
+            "min(example_path) as example_path from etl.drift where run_id = ? "
+            "group by all order by documents desc, key_path, observed_type",
+            run,
+        ),
+    }
 
 
 def forget_missing_rejections(conn: duckdb.DuckDBPyConnection) -> int:

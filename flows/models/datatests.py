@@ -446,9 +446,9 @@ def run_data_test(conn: duckdb.DuckDBPyConnection, test: DataTest) -> DataTestRe
         row = conn.execute(test.count_sql or f"select count(*) from ({test.sql})").fetchone()
         outcome.failures = int(row[0]) if row else 0
         if outcome.failures:
-            cursor = conn.execute(f"select * from ({test.sql}) order by all limit {SHOWN_ROWS}")
-            names = [d[0] for d in cursor.description]
-            outcome.rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+            outcome.rows = db.records(
+                conn, f"select * from ({test.sql}) order by all limit {SHOWN_ROWS}"
+            )
             outcome.outcome = "fail" if test.severity == "error" else "warn"
     except duckdb.Error as exc:
         outcome.outcome, outcome.error = "error", f"{test.path}: {exc}"

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger, serve, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
@@ -26,10 +26,9 @@ from prefect.types.entrypoint import EntrypointType
 from prefect.utilities.annotations import quote
 
 from flows import ingest as run
-from flows.analysis.warehouse import Warehouse
 from flows.ingest import Stager
-from flows.models import datatests
 from flows.normalize.batches import stage_files
+from flows.pipeline.artifacts import failure_markdown, publish_artifacts, publish_data_tests
 from flows.records import StageFailed
 from flows.settings import Settings, from_values, load_settings
 
@@ -72,16 +71,6 @@ def _stager(settings: Settings) -> Stager:
 
         return partial(stage_files_dask, address=settings.dask_address)
     return stage_files
-
-
-def publish_data_tests(results: list[dict[str, Any]]) -> None:
-    """The data-test results as the markdown artifact ``data-tests`` (also when they fail)."""
-    create_markdown_artifact(datatests.render_markdown(results), key="data-tests")
-
-
-def _plain(value: Any) -> Any:
-    """Artifact tables are JSON: timestamps become ISO text."""
-    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 class StrictFailed(StageFailed):
@@ -138,7 +127,7 @@ def ingest(
             stager=_stager(settings),
         )
     except StageFailed as exc:
-        create_markdown_artifact(_failure_markdown(run_id, settings, exc), key="ingest-summary")
+        create_markdown_artifact(failure_markdown(run_id, settings, exc), key="ingest-summary")
         return _failed(exc)
     publish_artifacts(settings, summary)
     logger.info(
@@ -175,34 +164,6 @@ def _failed(exc: StageFailed) -> State:
     """End the flow run Failed with the stage's message (``discover failed: ...``); a direct
     call of the flow still raises ``exc``."""
     return Failed(message=str(exc), data=exc)
-
-
-def publish_artifacts(settings: Settings, summary: run.RunSummary) -> None:
-    """``ingest-summary``, ``rejections`` and ``drift`` (when any), ``quality-by-provider``."""
-    create_markdown_artifact(summary.to_markdown(), key="ingest-summary")
-    if summary.rejections:
-        create_table_artifact(
-            [{"location": r["location"], "reason": r["reason"]} for r in summary.rejections],
-            key="rejections",
-            description=f"First {len(summary.rejections)} of {summary.files_rejected} rejected "
-            "files; all of them: `newsflow rejections`",
-        )
-    if summary.drift:
-        create_table_artifact([dict(d) for d in summary.drift], key="drift")
-    with Warehouse(settings.warehouse) as wh:
-        quality = wh.query("select * from quality_by_provider").records()
-    if quality:
-        table = [{k: _plain(v) for k, v in row.items()} for row in quality]
-        create_table_artifact(table, key="quality-by-provider")
-
-
-def _failure_markdown(run_id: str, settings: Settings, exc: StageFailed) -> str:
-    return (
-        f"# newsflow ingest `{run_id}`: failed at stage `{exc.stage}`\n\n"
-        f"Warehouse: `{settings.warehouse}`\n\n**Error:** {exc.detail}\n\n"
-        "Nothing was published: readers still see the previous run. "
-        "`newsflow status` shows the run from the writer's working copy.\n"
-    )
 
 
 # -- deployment ---------------------------------------------------------------------------------
