@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.analysis.formats import FORMATS, render
+from flows.cli.args import add_out_dir, out_dir
 from flows.cli.args import count_int as _count
 from flows.cli.exits import EXIT_FAILED, EXIT_OK
 from flows.paths import shown as _shown
@@ -83,10 +84,7 @@ def register(commands: Any) -> None:
         epilog="example:\n  newsflow report --out build/report   # writes build/report/report.html",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    report.add_argument(
-        "--out", type=Path, metavar="DIR",
-        help="output folder (default: report/ beside the warehouse file)",
-    )  # fmt: skip
+    add_out_dir(report, "report")
     _add_common(report)
     report.set_defaults(handler=cmd_report)
 
@@ -102,10 +100,7 @@ def register(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("--format", choices=("parquet",), default="parquet", help="file format")
-    export.add_argument(
-        "--out", type=Path, metavar="DIR",
-        help="output folder (default: export/ beside the warehouse file)",
-    )  # fmt: skip
+    add_out_dir(export, "export")
     export.add_argument(
         "--with-etl", action="store_true", help="also export the etl.* bookkeeping tables"
     )
@@ -176,7 +171,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with _open(args) as wh:
         if wh is None:
             return EXIT_FAILED
-        out = args.out or wh.path.parent / "report"
+        out = out_dir(args, wh.path)
         with _steps(args, len(build_sections(wh)), "report") as step:
             report = write_report(wh, out, on_section=step)
     rows = [
@@ -200,7 +195,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _open(args) as wh:
         if wh is None:
             return EXIT_FAILED
-        out = args.out or wh.path.parent / "export"
+        out = out_dir(args, wh.path)
         total = len(wh.list_relations(include_etl=args.with_etl, count_rows=False))
         with _steps(args, total, "export") as step:
             manifest = export_parquet(

@@ -86,3 +86,18 @@ def add_warehouse(parser: argparse.ArgumentParser) -> None:
 def ingest_settings(args: argparse.Namespace) -> Settings:
     """Settings from the ingest options added by :func:`add_ingest_options`."""
     return load_settings(**from_values({name: getattr(args, name) for name in declared_settings()}))
+
+
+def add_out_dir(parser: argparse.ArgumentParser, name: str) -> None:
+    """``--out DIR``: where a command writes its files, by default ``name/`` beside the warehouse
+    file (:func:`out_dir`)."""
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR",
+        help=f"output folder (default: {name}/ beside the warehouse file)",
+    )  # fmt: skip
+    parser.set_defaults(out_name=name)
+
+
+def out_dir(args: argparse.Namespace, warehouse: Path) -> Path:
+    """The folder given with ``--out``, or the command's default folder beside ``warehouse``."""
+    return args.out or warehouse.parent / args.out_name

@@ -18,7 +18,7 @@ from flows import __version__
 from flows.cli import analysis as cli_analysis
 from flows.cli import ops as cli_ops
 from flows.cli import tools as cli_tools
-from flows.cli.args import add_ingest_options, add_setting, ingest_settings
+from flows.cli.args import add_ingest_options, add_out_dir, add_setting, ingest_settings, out_dir
 from flows.cli.args import add_warehouse as _add_warehouse
 from flows.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from flows.paths import shown as _shown
@@ -290,10 +290,7 @@ def _add_model_commands(commands: Any) -> None:
         epilog="example:\n  newsflow docs --out build/catalog",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    docs.add_argument(
-        "--out", type=Path, metavar="DIR",
-        help="output folder (default: catalog/ beside the warehouse file)",
-    )  # fmt: skip
+    add_out_dir(docs, "catalog")
     docs.set_defaults(handler=cmd_docs)
 
 
@@ -351,7 +348,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     catalog = compile_catalog(settings.sql_dir)
-    out = args.out or settings.warehouse.parent / "catalog"
+    out = out_dir(args, settings.warehouse)
     for path in write_catalog(catalog, out):
         print(f"wrote {_shown(path)}")
     print(f"{len(catalog.entries)} tables and models, {catalog.test_count} data tests")
