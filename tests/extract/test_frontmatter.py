@@ -69,7 +69,7 @@ def test_discover_does_not_make_pyarrow_import_pandas() -> None:
         "assert len(found) == 9, len(found); "
         "assert 'pandas' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[1])
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[2])
 
 
 def test_discover_accepts_single_files_and_rejects_missing_sources(tmp_path: Path) -> None:
