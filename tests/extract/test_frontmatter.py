@@ -60,6 +60,7 @@ def test_discover_gives_each_file_once_with_its_size_and_mtime(
     assert (found.ignored, found.unnamed) == (1, [])
 
 
+@pytest.mark.slow
 def test_discover_does_not_make_pyarrow_import_pandas() -> None:
     # Importing pandas costs 0.35-0.5 s; discover runs before any worker starts, so it must
     # not pay it (pyarrow imports pandas on its first conversion of Python lists).
