@@ -16,10 +16,11 @@ is in and however the process is started, so the rule cannot regress by a forgot
    another fixture. This runs before ``-m`` deselects anything, so the fast subset reports it.
 2. ``pytest_runtest_setup``/``pytest_runtest_call`` wrap the setup (fixtures included) and the
    body of every test without the marker with a ``subprocess.Popen`` that refuses to start and
-   fails the test naming the command. Everything that starts a process from Python goes
-   through ``Popen``: ``subprocess.run``/``check_output``, asyncio's subprocesses, Prefect's
-   test server. Worker processes (``multiprocessing``/``concurrent.futures``) do not: they are
-   the code under test, not a separate program. ``LIBRARY_PROBES`` lists the few programs that
+   fails the test naming the command. ``subprocess.run``/``check_output``, asyncio's
+   subprocesses and Prefect's test server all go through ``Popen``; ``os.system``,
+   ``os.posix_spawn`` and ``os.exec*`` do not (no test uses them). Worker processes
+   (``multiprocessing``/``concurrent.futures``) do not either: they are the code under test,
+   not a separate program. ``LIBRARY_PROBES`` lists the few programs that
    libraries run on their own to probe the machine (matplotlib asks ``fc-list`` for fonts when
    it builds its font cache); those are allowed. Teardown is not wrapped: a session fixture
    started by a slow test may stop its process after the last (fast) test of the session.
