@@ -14,6 +14,13 @@ from flows.db import ensure_schema
 from flows.ingest import RunSummary, run_ingest
 from flows.settings import SQL_DIR, Settings, load_settings
 
+# The slow-marker guards (tests/guards.py): pytest finds these hooks by name in this module.
+from tests.guards import (  # noqa: F401
+    pytest_collection_modifyitems,
+    pytest_runtest_call,
+    pytest_runtest_setup,
+)
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 TESTS = Path(__file__).resolve().parent

@@ -60,6 +60,7 @@ def test_discover_gives_each_file_once_with_its_size_and_mtime(
     assert (found.ignored, found.unnamed) == (1, [])
 
 
+@pytest.mark.slow
 def test_discover_does_not_make_pyarrow_import_pandas() -> None:
     # Importing pandas costs 0.35-0.5 s; discover runs before any worker starts, so it must
     # not pay it (pyarrow imports pandas on its first conversion of Python lists).
@@ -69,7 +70,7 @@ def test_discover_does_not_make_pyarrow_import_pandas() -> None:
         "assert len(found) == 9, len(found); "
         "assert 'pandas' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[1])
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[2])
 
 
 def test_discover_accepts_single_files_and_rejects_missing_sources(tmp_path: Path) -> None:

@@ -81,6 +81,7 @@ def test_while_a_run_holds_the_lock_reads_the_published_file(two_runs: Settings)
     assert note.startswith(f"a run is in progress (run live-run, pid {os.getpid()} on ")
 
 
+@pytest.mark.slow
 def test_falls_back_to_the_published_file_when_duckdb_refuses_the_working_copy(
     two_runs: Settings,
 ) -> None:
@@ -126,6 +127,7 @@ def _newsflow(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_status_command_prints_the_runs(
     two_runs: Settings, history_dir: Path, tmp_path: Path
 ) -> None:
@@ -148,6 +150,7 @@ def test_status_command_prints_the_runs(
     assert len(lines) == 4
 
 
+@pytest.mark.slow
 def test_status_command_without_a_warehouse_exits_1(tmp_path: Path) -> None:
     proc = _newsflow("status", "--warehouse", "none.duckdb", cwd=tmp_path)
     assert proc.returncode == 1
@@ -156,6 +159,7 @@ def test_status_command_without_a_warehouse_exits_1(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("command", "example"),
     [

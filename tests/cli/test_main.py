@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,6 +14,8 @@ from flows.load.publish import files_for
 from tests.conftest import CORPUS, query, table_contents
 
 NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
+
+pytestmark = pytest.mark.slow  # every test here runs the newsflow command in a subprocess
 
 
 def run_cli(
@@ -171,66 +172,3 @@ def test_contract_prints_the_declared_table(tmp_path: Path) -> None:
 
     proc = run_cli("contract", cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (0, render_markdown())
-
-
-def test_bench_prints_and_writes_its_figures(tmp_path: Path) -> None:
-    """The figures' wiring, not their values: tests never assert timings."""
-    proc = run_cli(
-        "bench", "--docs", "1000", "--workers", "2", "--batch-size", "250",
-        "--corpus", "corpus", "--json", "b.json",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    for label in ("generating 1000 documents", "parse-only limit (CSafeLoader, 2 processes)",
-                  "cold run, 1000 documents", "CPU per document: parse-only",
-                  "peak RSS: run process", "re-run, nothing changed"):  # fmt: skip
-        assert label in proc.stdout, proc.stdout
-    figures = json.loads((tmp_path / "b.json").read_text())
-    cold, rerun, cpu = figures["cold"], figures["rerun"], figures["cpu"]
-    assert figures["docs"] == 1000
-    # document 997 re-crawls an earlier URL with a later date: the earlier file is superseded
-    assert (cold["files_loaded"], cold["files_superseded"]) == (999, 1)
-    assert rerun["files_loaded"] == 0 and rerun["files_unchanged"] == cold["files_loaded"]
-    assert cold["ratio"] == pytest.approx(cold["docs_per_s"] / figures["parse_only_docs_per_s"])
-    before, after = figures["parse_only_before_after"]  # the limit brackets the cold run
-    assert figures["parse_only_docs_per_s"] == pytest.approx(2 / (1 / before + 1 / after))
-    assert "parse-only limit, after the cold run" in proc.stdout
-    run_us = cpu["workers_us_per_doc"] + cpu["run_process_us_per_doc"]
-    assert cpu["ceiling"] == pytest.approx(cpu["parse_only_us_per_doc"] / run_us)
-    assert min(cpu.values()) > 0  # 4 chunks of 250 files: the workers parsed them
-    assert set(cold["seconds"]) >= {"discover", "plan", "extract", "load", "models", "publish"}
-    # sampled every 0.2 s over a run of several seconds; never above the kernel's peak
-    quarters = cold["rss_main_quarters_mb"]
-    assert len(quarters) == 4 and 20 < min(quarters) <= max(quarters) <= cold["rss_main_mb"] + 1
-    assert "highest in each quarter of the run" in proc.stdout
-    # the corpus is kept and reused when it has --docs files
-    again = run_cli("bench", "--docs", "1000", "--workers", "1", "--corpus", "corpus", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
-    assert "generating" not in again.stdout
-    assert "parse-only limit (CSafeLoader, 1 processes)" in again.stdout
-
-
-def test_quarter_peaks_takes_the_highest_sample_of_each_quarter() -> None:
-    from flows.tools.bench import quarter_peaks
-
-    assert quarter_peaks([5, 1, 2, 9, 3, 3, 7, 4, 1, 8]) == [5, 9, 7, 8]
-    assert quarter_peaks([3, 1, 4, 1]) == [3, 1, 4, 1]
-    assert quarter_peaks([1, 2, 3]) == []
-
-
-def test_prefect_overhead_compares_the_flow_with_the_mean_of_the_core_runs_around_it() -> None:
-    from flows.tools.bench import prefect_overhead
-
-    def run(wall: float, imports: float, main: float, workers: float) -> dict:
-        return {"wall": wall, "import_s": imports, "cpu_main_s": main, "cpu_workers_s": workers,
-                "process_wall": wall + 1, "summary": {"seconds": {"load": 1.0}}}  # fmt: skip
-
-    flow = run(55.0, 2.5, 30.0, 70.0)
-    figures = prefect_overhead(flow, [run(48.0, 0.5, 24.0, 66.0), run(52.0, 0.5, 26.0, 64.0)], "x")
-    assert figures["core_walls"] == [48.0, 52.0] and figures["core_wall"] == 50.0
-    assert figures["overhead"] == pytest.approx(0.10)  # 55 / 50
-    assert figures["overhead_after_imports"] == pytest.approx(52.5 / 49.5 - 1)
-    assert (figures["cpu_s"], figures["core_cpu_s"]) == (100.0, 90.0)
-    assert figures["cpu_overhead"] == pytest.approx(100 / 90 - 1)
-    assert (figures["import_s"], figures["core_import_s"], figures["mode"]) == (2.5, 0.5, "x")
-    assert figures["seconds"] == {"load": 1.0}

@@ -21,7 +21,7 @@ from flows.extract.frontmatter import split_front_matter
 from flows.extract.safe_yaml import FALLBACK, fast_load, load_front_matter, strict_load
 from tests.conftest import CORPUS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Tokens whose meaning differs between YAML 1.1 (PyYAML) and 1.2 (yaml-rs), or that sit at the
 # edge of a resolver, and ordinary ones.

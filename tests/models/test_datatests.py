@@ -295,6 +295,7 @@ def test_shipped_rules_catch_broken_rows(broken_warehouse: Path, tmp_path: Path)
     assert result.headline() == f"{len(result.results) - 4} passed, 1 warned, 3 failed, 0 errored"
 
 
+@pytest.mark.slow
 def test_check_command_exits_1_and_shows_the_source_path(
     broken_warehouse: Path, fixture_run: tuple[Settings, RunSummary], tmp_path: Path
 ) -> None:

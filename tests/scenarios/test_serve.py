@@ -311,8 +311,8 @@ def test_bench_measures_the_flow_against_the_server_between_two_core_runs(
     assert f"prefect flow (server {url}): " in proc.stdout, proc.stdout
     figures = json.loads((tmp_path / "b.json").read_text())["prefect"]
     assert figures["mode"] == f"server {url}" and len(figures["core_walls"]) == 2
-    assert figures["core_wall"] == pytest.approx(sum(figures["core_walls"]) / 2)
-    assert figures["overhead"] == pytest.approx(figures["wall"] / figures["core_wall"] - 1)
+    # the arithmetic is checked exactly in tests/tools/test_bench.py, on fixed measurements
+    assert {"core_wall", "overhead", "overhead_after_imports", "cpu_overhead"} <= set(figures)
     # the flow ran every stage, as tasks of a flow run against the server
     assert set(figures["seconds"]) >= {"discover", "plan", "extract", "load", "models", "publish"}
     with _client(server) as client:

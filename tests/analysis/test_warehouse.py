@@ -75,6 +75,7 @@ def newsflow(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.Comp
 # -- the notebook helper -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_import_flows_stays_light_and_exports_the_helpers() -> None:
     code = (
         "import sys, flows\n"
@@ -269,6 +270,7 @@ def test_render_csv_json_markdown() -> None:
 # -- newsflow query / tables ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_query_prints_an_aligned_table(seed_warehouse: Path, tmp_path: Path) -> None:
     proc = newsflow(
         "query", "--warehouse", str(seed_warehouse),
@@ -286,6 +288,7 @@ def test_query_prints_an_aligned_table(seed_warehouse: Path, tmp_path: Path) -> 
     assert proc.stderr.startswith("3 row(s) in ")
 
 
+@pytest.mark.slow
 def test_query_csv_parses_with_pandas(seed_warehouse: Path, tmp_path: Path) -> None:
     proc = newsflow(
         "query", "--warehouse", str(seed_warehouse), "--format", "csv",
@@ -303,6 +306,7 @@ def test_query_csv_parses_with_pandas(seed_warehouse: Path, tmp_path: Path) -> N
     assert pd.Timestamp(first["first_published_at"]) == pd.Timestamp("2020-12-17 11:25", tz="UTC")
 
 
+@pytest.mark.slow
 def test_query_json_markdown_file_and_limit(seed_warehouse: Path, tmp_path: Path) -> None:
     sql = "select provider_name, domain from quality_by_provider order by provider_name"
     (tmp_path / "q.sql").write_text(sql + "\n", encoding="utf-8")
@@ -330,6 +334,7 @@ def test_query_json_markdown_file_and_limit(seed_warehouse: Path, tmp_path: Path
     )
 
 
+@pytest.mark.slow
 def test_query_errors_exit_1_with_the_tables_that_exist(
     seed_warehouse: Path, tmp_path: Path
 ) -> None:
@@ -351,6 +356,7 @@ def test_query_errors_exit_1_with_the_tables_that_exist(
     assert not (tmp_path / "nope.duckdb").exists()
 
 
+@pytest.mark.slow
 def test_query_usage_errors_exit_2(seed_warehouse: Path, tmp_path: Path) -> None:
     empty = newsflow("query", "--warehouse", str(seed_warehouse), cwd=tmp_path)
     assert (empty.returncode, empty.stderr) == (
@@ -366,6 +372,7 @@ def test_query_usage_errors_exit_2(seed_warehouse: Path, tmp_path: Path) -> None
     assert xml.returncode == 2 and "invalid choice: 'xml'" in xml.stderr
 
 
+@pytest.mark.slow
 def test_tables_lists_row_counts(seed_warehouse: Path, tmp_path: Path) -> None:
     proc = newsflow("tables", "--warehouse", str(seed_warehouse), "--no-etl", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -377,6 +384,7 @@ def test_tables_lists_row_counts(seed_warehouse: Path, tmp_path: Path) -> None:
     assert proc.stderr == "6 table(s), 10 model(s)\n"
 
 
+@pytest.mark.slow
 def test_run_quiet_prints_nothing(tmp_path: Path) -> None:
     proc = newsflow(
         "run", "--no-prefect", "--quiet", "--source", str(CORPUS / "seed.txt"),

@@ -174,6 +174,7 @@ def test_export_replaces_an_earlier_export_only(warehouse: Path, tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "parquet"]  # no leftovers
 
 
+@pytest.mark.slow
 def test_cli_export_prints_a_summary(warehouse: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
     proc = subprocess.run(

@@ -158,24 +158,26 @@ def test_unchanged_files_are_not_read_and_touched_files_not_parsed(
     run_ingest(settings)
     before = table_contents(settings.warehouse)
 
+    read: list[str] = []
     parsed: list[str] = []
     import flows.normalize.batches as staging
 
-    real = staging.parse_document
+    real_read, real = staging.read_file, staging.parse_document
+    monkeypatch.setattr(staging, "read_file", lambda p, n: read.append(p) or real_read(p, n))
     monkeypatch.setattr(staging, "parse_document", lambda p, raw: parsed.append(p) or real(p, raw))
     summary = run_ingest(settings)
-    assert (summary.files_unchanged, summary.seconds["extract"] < 5, parsed) == (5, True, [])
+    assert (summary.files_unchanged, read, parsed) == (5, [], [])
 
     os.utime(src / "0.md", ns=(1, 1))  # new mtime, same bytes: read and hashed, not parsed
     summary = run_ingest(settings)
-    assert (summary.files_unchanged, parsed) == (5, [])
+    assert (summary.files_unchanged, read, parsed) == (5, [str(src / "0.md")], [])
     [row] = query(settings.warehouse, "select mtime_ns from etl.file where path like '%/0.md'")
     assert row == {"mtime_ns": 1}
     assert table_contents(settings.warehouse) == before
 
     monkeypatch.setattr(ingest, "CONTRACT_VERSION", "next")  # a new contract: everything again
     summary = run_ingest(settings)
-    assert (summary.files_loaded, len(parsed)) == (5, 5)
+    assert (summary.files_loaded, len(read), len(parsed)) == (5, 6, 5)
     assert table_contents(settings.warehouse) == before
 
 

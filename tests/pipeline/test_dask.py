@@ -11,8 +11,8 @@ import pytest
 from flows.ingest import run_ingest
 from flows.settings import REPO_ROOT, load_settings
 from flows.tools.synth import write_corpus
+from tests.cli.test_main import run_cli
 from tests.conftest import CORPUS, query, table_contents
-from tests.test_cli import run_cli
 
 pytestmark = pytest.mark.slow
 BATCH = 7
