@@ -4,7 +4,6 @@ assert timings)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,10 +111,9 @@ def measured(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
 def test_figures_from_fixed_measurements(
     measured: list[list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = argparse.Namespace(docs=4, workers=2, batch_size=250, corpus=tmp_path / "corpus",
-                              prefect=True, json=tmp_path / "b.json")  # fmt: skip
-    assert bench.cmd_bench(args) == 0
-    figures = json.loads((tmp_path / "b.json").read_text())
+    figures = bench.run_bench(4, workers=2, batch_size=250, corpus=tmp_path / "corpus",
+                              prefect=True, json_path=tmp_path / "b.json")  # fmt: skip
+    assert json.loads((tmp_path / "b.json").read_text()) == json.loads(json.dumps(figures))
     assert [a[0] for a in measured] == ["--no-prefect", "--no-prefect", "--warehouse",
                                         "--no-prefect"]  # fmt: skip
     assert figures["docs"] == 4
