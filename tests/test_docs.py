@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from flows.cli.main import build_parser
 from flows.settings import SQL_DIR
@@ -52,3 +53,39 @@ def test_readme_contract_table_is_the_declared_contract() -> None:
     from flows.normalize.contract import render_markdown
 
     assert render_markdown() in README
+
+
+def _doc_texts() -> dict[str, str]:
+    docs = {"README.md": README}
+    docs.update(
+        {
+            p.relative_to(REPO).as_posix(): p.read_text(encoding="utf-8")
+            for p in REPO.glob("docs/*.md")
+        }
+    )
+    return docs
+
+
+def test_docs_name_only_files_that_exist() -> None:
+    """A moved or renamed module or test leaves no stale path in the README or docs/."""
+    stale = sorted(
+        f"{name}: {path}"
+        for name, text in _doc_texts().items()
+        for path in re.findall(r"\b(?:flows|tests)/[\w/]+\.py\b", text)
+        if not (REPO / path).is_file()
+    )
+    assert stale == []
+
+
+def test_docs_python_imports_work() -> None:
+    """Every ``from flows... import ...`` shown in the README or docs/ imports."""
+    lines = sorted(
+        {
+            line
+            for text in _doc_texts().values()
+            for line in re.findall(r"from flows[\w.]* import [\w, ]+", text)
+        }
+    )
+    assert lines
+    for line in lines:
+        exec(line, {})
