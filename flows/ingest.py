@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import duckdb
+
 from flows import db
 from flows.extract.discover import Discovery
 from flows.extract.discover import discover as discover_sources
@@ -466,10 +468,15 @@ def _run_stages(
         started = time.perf_counter()
         try:
             run_stage("finish", finish, work, summary)
-        except Exception:
+        except Exception as exc:
             # A run that failed already (a full disk, say) reports that error: finish failing
             # after it is a consequence, and must not hide it (the row then reads interrupted).
-            if summary.status != "failed":
+            if summary.status == "failed":
+                pass
+            elif isinstance(exc, duckdb.Error):
+                summary.status, summary.error = "failed", f"cannot record the run: {exc}"
+                raise StageFailed("finish", summary.error) from exc
+            else:
                 raise
         summary.seconds["finish"] = time.perf_counter() - started
 

@@ -225,9 +225,14 @@ def prepare_working(files: WarehouseFiles, full_refresh: bool) -> None:
     # No working copy: a write-ahead log left beside it belongs to a copy that is gone.
     _remove_working(files)
     if files.published.exists():
-        _copy_synced(files.published, files.copying)
-        os.replace(files.copying, files.working)
-        _sync_folder(files.home)
+        try:
+            _copy_synced(files.published, files.copying)
+            os.replace(files.copying, files.working)
+            _sync_folder(files.home)
+        except OSError as exc:
+            raise StageFailed(
+                "begin", f"cannot copy {files.published} to make the working copy: {exc}"
+            ) from exc
 
 
 # A DuckDB file is its header (three 4 KiB blocks) followed by ``total_blocks`` blocks.
