@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -12,6 +12,8 @@ import pyarrow as pa
 from flows.records import StageFailed
 
 SCHEMA_VERSION = "2"
+# The row of etl.meta that marks a warehouse newsflow created (docs/warehouse-files.md).
+MARKER = ("created_by", "newsflow")
 
 
 # Rows per row group for everything newsflow writes (DuckDB's default is 122,880). A checkpoint
@@ -74,7 +76,10 @@ def cursor(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection, sql_dir: Path) -> None:
-    """Create the warehouse and etl tables if they do not exist; refuse an older layout."""
+    """Create the warehouse and etl tables if they do not exist; refuse an older layout.
+
+    A warehouse it creates gets newsflow's mark in etl.meta (:data:`MARKER`), and so does one
+    made before the mark (it has a schema version)."""
     existed = bool(
         conn.execute(
             "select count(*) from information_schema.tables "
@@ -86,6 +91,7 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection, sql_dir: Path) -> None:
     row = conn.execute("select value from etl.meta where key = 'schema_version'").fetchone()
     if row is None and not existed:
         conn.execute("insert into etl.meta values ('schema_version', ?)", [SCHEMA_VERSION])
+        conn.execute("insert into etl.meta values (?, ?)", list(MARKER))
     elif row is None or row[0] != SCHEMA_VERSION:
         found = row[0] if row else "1"
         raise StageFailed(
@@ -93,6 +99,8 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection, sql_dir: Path) -> None:
             f"the warehouse was built with schema version {found}, this newsflow writes "
             f"{SCHEMA_VERSION}: rebuild it from the sources with `newsflow run --full-refresh`",
         )
+    else:  # a warehouse made before the mark: it has a schema version, so it is newsflow's
+        conn.execute("insert into etl.meta values (?, ?) on conflict do nothing", list(MARKER))
 
 
 @contextmanager
@@ -122,7 +130,10 @@ def transaction(
             yield
             conn.execute("commit")
         except Exception as exc:
-            conn.execute("rollback")
+            # When the commit itself failed (a full disk), DuckDB has already ended the
+            # transaction and ``rollback`` fails too: report the error that happened, not that.
+            with suppress(duckdb.Error):
+                conn.execute("rollback")
             raise StageFailed(stage, f"{what} rolled back: {exc}") from exc
 
 

@@ -11,10 +11,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+import duckdb
 
 from flows import db
 from flows.extract.discover import Discovery
@@ -310,6 +312,16 @@ def finish(settings: Settings, summary: RunSummary) -> RunSummary:
     return summary
 
 
+def record_failed_publish(settings: Settings, summary: RunSummary) -> None:
+    """Turn the run's row in the working copy (``settings.warehouse``) from success to failed
+    with the publish error: ``finish`` wrote it before the publish. Best effort: on a disk
+    that is still full the row cannot be written, and the publish error is what counts."""
+    with suppress(Exception), closing(_connect(settings)) as conn:  # never hide the publish error
+        bookkeeping.finish_run(
+            conn, {"run_id": summary.run_id, "status": "failed", "error": summary.error}
+        )
+
+
 def _location(path: str, line: int | None, col: int | None) -> str:
     return ":".join([shown(path), *(str(x) for x in (line, col) if x is not None)])
 
@@ -352,7 +364,17 @@ def run_ingest(
         summary.seconds["begin"] = time.perf_counter() - started
         _run_stages(work, summary, files.staging / run_id, run_stage, on_data_tests, stager)
         started = time.perf_counter()
-        run_stage("publish", publish, files)
+        try:
+            run_stage("publish", publish, files)
+        except Exception as exc:
+            summary.status = "failed"
+            summary.error = (
+                str(exc)
+                if isinstance(exc, StageFailed)
+                else f"unexpected {type(exc).__name__}: {exc}"
+            )
+            record_failed_publish(work, summary)
+            raise
         # after etl.run was written: in the returned summary only
         summary.seconds["publish"] = time.perf_counter() - started
         summary.published = True
@@ -444,7 +466,18 @@ def _run_stages(
         else:
             cleanup.join()
         started = time.perf_counter()
-        run_stage("finish", finish, work, summary)
+        try:
+            run_stage("finish", finish, work, summary)
+        except Exception as exc:
+            # A run that failed already (a full disk, say) reports that error: finish failing
+            # after it is a consequence, and must not hide it (the row then reads interrupted).
+            if summary.status == "failed":
+                pass
+            elif isinstance(exc, duckdb.Error):
+                summary.status, summary.error = "failed", f"cannot record the run: {exc}"
+                raise StageFailed("finish", summary.error) from exc
+            else:
+                raise
         summary.seconds["finish"] = time.perf_counter() - started
 
 

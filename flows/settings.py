@@ -140,6 +140,7 @@ class Settings:
     lock_timeout: float = field(
         default=30.0,
         metadata=declare(
+            minimum=0,
             metavar="SECONDS",
             help="wait this long for another run on the same warehouse to finish (default 30)",
             serve_help="each attempt waits this long for another run on the warehouse (default 30)",

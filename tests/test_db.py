@@ -57,10 +57,11 @@ def test_ensure_schema_records_the_version_and_refuses_another() -> None:
     conn = duckdb.connect()
     db.ensure_schema(conn, SQL_DIR)
     db.ensure_schema(conn, SQL_DIR)  # idempotent
-    assert conn.execute("select key, value from etl.meta").fetchall() == [
-        ("schema_version", db.SCHEMA_VERSION)
+    assert conn.execute("select key, value from etl.meta order by key").fetchall() == [
+        ("created_by", "newsflow"),
+        ("schema_version", db.SCHEMA_VERSION),
     ]
-    conn.execute("update etl.meta set value = '1'")
+    conn.execute("update etl.meta set value = '1' where key = 'schema_version'")
     with pytest.raises(StageFailed) as failed:
         db.ensure_schema(conn, SQL_DIR)
     assert failed.value.stage == "begin"
@@ -68,6 +69,17 @@ def test_ensure_schema_records_the_version_and_refuses_another() -> None:
         f"the warehouse was built with schema version 1, this newsflow writes "
         f"{db.SCHEMA_VERSION}: rebuild it from the sources with `newsflow run --full-refresh`"
     )
+
+
+def test_ensure_schema_marks_a_warehouse_made_before_the_mark() -> None:
+    conn = duckdb.connect()
+    db.ensure_schema(conn, SQL_DIR)
+    conn.execute("delete from etl.meta where key = 'created_by'")  # as newsflow wrote it before
+    db.ensure_schema(conn, SQL_DIR)
+    assert conn.execute("select key, value from etl.meta order by key").fetchall() == [
+        ("created_by", "newsflow"),
+        ("schema_version", db.SCHEMA_VERSION),
+    ]
 
 
 def test_a_transaction_commits_with_its_tables_registered_then_unregisters_them() -> None:
@@ -97,6 +109,19 @@ def test_a_failed_transaction_rolls_back_and_names_its_stage() -> None:
     assert conn.execute("select count(*) from t").fetchone() == (0,)  # the 7 too
     with pytest.raises(duckdb.CatalogException):
         conn.execute("select * from stg")
+
+
+def test_a_transaction_that_duckdb_already_ended_reports_the_real_error() -> None:
+    """A commit that fails (a full disk) ends the transaction: the rollback after it fails with
+    "no transaction is active", which must not hide the error that happened."""
+    conn = duckdb.connect()
+    conn.execute("create table t (x integer)")
+    with pytest.raises(StageFailed) as failed, db.transaction(conn, "load", "batch"):
+        conn.execute("insert into t values (7)")
+        conn.execute("commit")  # the transaction is over, as after a failed commit
+        raise OSError(28, "No space left on device")
+    assert failed.value.stage == "load"
+    assert failed.value.detail == "batch rolled back: [Errno 28] No space left on device"
 
 
 def test_records_are_dicts_in_column_order() -> None:

@@ -99,6 +99,16 @@ def test_overrides_are_checked_too() -> None:
         load_settings(env={}, batch_size=0)
 
 
+def test_a_negative_lock_timeout_is_refused_instead_of_waiting_forever() -> None:
+    with pytest.raises(ValueError) as raised:
+        load_settings(env={}, lock_timeout=-1.0)
+    assert str(raised.value) == "lock timeout must be >= 0, got -1.0"
+    with pytest.raises(ValueError) as raised:
+        load_settings(env={"NEWSFLOW_LOCK_TIMEOUT": "-5"})
+    assert str(raised.value) == "NEWSFLOW_LOCK_TIMEOUT: lock timeout must be >= 0, got -5.0"
+    assert load_settings(env={}, lock_timeout=0.0).lock_timeout == 0.0  # fail at once if busy
+
+
 def _ingest_flags(command: str) -> dict[str, str]:
     """dest -> flag of every option of ``command`` whose dest is a setting."""
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))

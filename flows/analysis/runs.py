@@ -58,11 +58,18 @@ def read_runs(warehouse: Path, limit: int = 10) -> RunHistory:
         try:
             history.runs = _query(files.working, limit)
             history.read_from, history.source = files.working, "working copy"
-        except duckdb.IOException as exc:  # a writer opened it after the lock check
-            history.notes.append(
-                f"the working copy is open by a writer ({_first_line(exc)}); showing the "
-                "published warehouse instead"
-            )
+        except duckdb.IOException as exc:
+            if "Could not set lock" in str(exc):  # a writer opened it after the lock check
+                history.notes.append(
+                    f"the working copy is open by a writer ({_first_line(exc)}); showing the "
+                    "published warehouse instead"
+                )
+            else:  # cut short or damaged: the next run rebuilds it (docs/warehouse-files.md)
+                history.notes.append(
+                    f"the working copy cannot be read ({_first_line(exc)}); the next run "
+                    "rebuilds it from the published warehouse; showing the published "
+                    "warehouse instead"
+                )
     if history.read_from is None and files.published.exists():
         history.runs = _query(files.published, limit)
         history.read_from, history.source = files.published, "published warehouse"

@@ -7,6 +7,12 @@ the run has succeeded, copies that file next to the published one and renames it
 file it opened — the previous complete run — and never blocks the writer; a new connection sees
 the new run. Nothing half-done is ever published.
 
+Files newsflow did not create are never touched: before anything is written (the hidden folder,
+the lock) :func:`check_published` refuses a ``--warehouse`` path that is a folder, not a DuckDB
+file, or a DuckDB database without newsflow's mark in ``etl.meta``. The working copy is made by
+copy-then-rename and checked before use; a failed publish removes its partial copy. The rules are
+in docs/warehouse-files.md.
+
 Cost: the warehouse exists twice on disk (working + published), and each successful run copies the
 file once (sequential I/O, about a second per GB from the page cache).
 """
@@ -24,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from filelock import FileLock, Timeout
 
-from flows.db import connect
+from flows.db import MARKER, connect, open_connection
 from flows.records import StageFailed
 
 
@@ -56,9 +63,89 @@ class WarehouseFiles:
     def staging(self) -> Path:
         return self.home / "staging"
 
+    @property
+    def copying(self) -> Path:
+        """Where the working copy is written before it is renamed into place."""
+        return self.home / "working.duckdb.copying"
+
+    @property
+    def publishing(self) -> Path:
+        """Where the published file is written before it is renamed over it."""
+        return self.published.with_name(f".{self.published.name}.publishing")
+
 
 def files_for(published: Path) -> WarehouseFiles:
     return WarehouseFiles(Path(os.path.abspath(published)))
+
+
+# A DuckDB file starts with an 8-byte checksum and the magic bytes ``DUCK``.
+DUCKDB_MAGIC = (8, b"DUCK")
+
+
+def check_published(files: WarehouseFiles) -> None:
+    """Refuse, without touching it, a ``--warehouse`` path newsflow did not create.
+
+    Accepted: no file yet (a run creates it), or a DuckDB file whose ``etl.meta`` holds the
+    mark newsflow writes (``created_by``) or a ``schema_version`` (warehouses made before the
+    mark). Refused with ``StageFailed("warehouse", ...)``: a folder, anything that is not a
+    regular file, a file that is not a DuckDB database (an empty one included), a DuckDB
+    database without the mark, and one that cannot be opened. The message names the way out.
+    """
+    path = files.published
+    way_out = (
+        "newsflow only writes warehouses it created and never modifies another file "
+        "(--full-refresh included): choose another --warehouse path, or move this one away"
+    )
+    if not os.path.lexists(path):
+        return
+    if path.is_dir():
+        raise StageFailed("warehouse", f"{path} is a folder, not a warehouse file; {way_out}")
+    if not path.is_file():
+        raise StageFailed("warehouse", f"{path} is not a regular file; {way_out}")
+    offset, magic = DUCKDB_MAGIC
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(offset + len(magic))
+    except OSError as exc:
+        raise StageFailed("warehouse", f"cannot read {path} ({exc}); {way_out}") from exc
+    if head[offset:] != magic:
+        raise StageFailed(
+            "warehouse", f"{path} is not a DuckDB database, so not a newsflow warehouse; {way_out}"
+        )
+    try:
+        conn = open_connection(path, read_only=True)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StageFailed(
+            "warehouse", f"cannot open {path} as a DuckDB database ({first}); {way_out}"
+        ) from exc
+    try:
+        marked = _is_marked(conn)
+    except duckdb.Error:
+        marked = False
+    finally:
+        conn.close()
+    if not marked:
+        raise StageFailed(
+            "warehouse",
+            f"{path} is a DuckDB database that newsflow did not create (its etl.meta has no "
+            f"{MARKER[0]} = '{MARKER[1]}' or schema_version); {way_out}",
+        )
+
+
+def _is_marked(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the open database's etl.meta has newsflow's mark or a schema version."""
+    has_meta = conn.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'etl' and table_name = 'meta'"
+    ).fetchone()[0]
+    if not has_meta:
+        return False
+    found = conn.execute(
+        "select count(*) from etl.meta where key = 'schema_version' or (key = ? and value = ?)",
+        list(MARKER),
+    ).fetchone()[0]
+    return bool(found)
 
 
 @contextmanager
@@ -66,8 +153,10 @@ def writer_lock(files: WarehouseFiles, run_id: str, timeout: float) -> Iterator[
     """Hold the single-writer lock; wait up to ``timeout`` seconds, then fail naming the holder.
 
     The lock is an OS file lock (``filelock``): it is released when the process ends, even by
-    ``kill -9``, so a crashed run never leaves a stale lock behind.
+    ``kill -9``, so a crashed run never leaves a stale lock behind. A ``--warehouse`` path that
+    is not newsflow's is refused first (:func:`check_published`), before anything is created.
     """
+    check_published(files)
     files.home.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(files.lock))
     try:
@@ -116,35 +205,104 @@ def describe_holder(holder: dict[str, Any] | None) -> str:
 
 
 def prepare_working(files: WarehouseFiles, full_refresh: bool) -> None:
-    """Make sure the working copy exists: start from the published file, or from nothing.
+    """Make sure a usable working copy exists: start from the published file, or from nothing.
 
-    Call with the writer lock held. ``full_refresh`` starts an empty warehouse.
+    Call with the writer lock held. ``full_refresh`` starts an empty warehouse. A working copy
+    that does not open or whose ``etl.meta`` cannot be read (truncated by a kill or a full disk
+    while it was copied by an older newsflow, or damaged since) is removed and made again from
+    the published file. The copy is written beside it and renamed into place once complete and
+    synced, so a copy cut short never becomes the working copy.
     """
     files.home.mkdir(parents=True, exist_ok=True)
-    # Batches staged by a run that was killed: nobody else can be using them while we hold the lock.
+    # Leftovers of a run that was killed: nobody else can be using them while we hold the lock.
     shutil.rmtree(files.staging, ignore_errors=True)
-    if full_refresh:
-        for path in (files.working, files.working.with_name(files.working.name + ".wal")):
-            path.unlink(missing_ok=True)
+    for leftover in (files.copying, files.publishing):
+        leftover.unlink(missing_ok=True)
+    if full_refresh or (files.working.exists() and not working_copy_usable(files.working)):
+        _remove_working(files)
+    if full_refresh or files.working.exists():
         return
-    if not files.working.exists() and files.published.exists():
-        shutil.copyfile(files.published, files.working)
+    # No working copy: a write-ahead log left beside it belongs to a copy that is gone.
+    _remove_working(files)
+    if files.published.exists():
+        try:
+            _copy_synced(files.published, files.copying)
+            os.replace(files.copying, files.working)
+            _sync_folder(files.home)
+        except OSError as exc:
+            raise StageFailed(
+                "begin", f"cannot copy {files.published} to make the working copy: {exc}"
+            ) from exc
 
 
-def publish(files: WarehouseFiles) -> None:
-    """Copy the (checkpointed, closed) working file over the published one, atomically."""
-    conn = connect(files.working)  # a writer like the others: it may replay a write-ahead log
+# A DuckDB file is its header (three 4 KiB blocks) followed by ``total_blocks`` blocks.
+DUCKDB_HEADER_BYTES = 3 * 4096
+
+
+def working_copy_usable(path: Path) -> bool:
+    """Whether the working copy opens as a writer would open it, its etl.meta is readable, and
+    the file holds every block its header counts (a copy cut short may still open)."""
     try:
-        conn.execute("checkpoint")
+        conn = open_connection(path)
+    except duckdb.Error:
+        return False
+    try:
+        conn.execute("select value from etl.meta where key = 'schema_version'").fetchall()
+        block_size, blocks = conn.execute(
+            "select block_size, total_blocks from pragma_database_size() "
+            "where database_name = current_database()"
+        ).fetchone()
+    except duckdb.Error:
+        return False
     finally:
         conn.close()
-    tmp = files.published.with_name(f".{files.published.name}.publishing")
-    shutil.copyfile(files.working, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, files.published)
-    directory = os.open(files.published.parent, os.O_RDONLY)
+    return path.stat().st_size >= DUCKDB_HEADER_BYTES + block_size * blocks
+
+
+def _remove_working(files: WarehouseFiles) -> None:
+    for path in (files.working, files.working.with_name(files.working.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
+def _copy_synced(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` and flush it to disk; a partial ``target`` is removed."""
+    try:
+        shutil.copyfile(source, target)
+        with open(target, "rb") as handle:
+            os.fsync(handle.fileno())
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _sync_folder(folder: Path) -> None:
+    directory = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def publish(files: WarehouseFiles) -> None:
+    """Copy the (checkpointed, closed) working file over the published one, atomically.
+
+    On failure (a full disk) the partial copy is removed, the published file is unchanged, and
+    ``StageFailed("publish", ...)`` is raised.
+    """
+    conn = connect(files.working)  # a writer like the others: it may replay a write-ahead log
+    try:
+        conn.execute("checkpoint")
+    except duckdb.Error as exc:
+        raise StageFailed("publish", f"cannot checkpoint the working copy: {exc}") from exc
+    finally:
+        conn.close()
+    try:
+        _copy_synced(files.working, files.publishing)
+        os.replace(files.publishing, files.published)
+        _sync_folder(files.published.parent)
+    except OSError as exc:
+        files.publishing.unlink(missing_ok=True)
+        raise StageFailed(
+            "publish",
+            f"cannot publish {files.published} ({exc}); the published warehouse is unchanged",
+        ) from exc

@@ -103,6 +103,20 @@ def test_falls_back_to_the_published_file_when_duckdb_refuses_the_working_copy(
     assert note.endswith("); showing the published warehouse instead")
 
 
+def test_a_truncated_working_copy_is_not_called_open_by_a_writer(two_runs: Settings) -> None:
+    working = files_for(two_runs.warehouse).working
+    os.truncate(working, working.stat().st_size // 2)
+    history = read_runs(two_runs.warehouse)
+    assert (history.source, history.read_from) == ("published warehouse", two_runs.warehouse)
+    assert _summary(history.runs) == [("success", 2, 1, 1, 0, 0, None)]
+    [note] = history.notes
+    assert note.startswith("the working copy cannot be read (IO Error: Could not read enough bytes")
+    assert note.endswith(
+        "); the next run rebuilds it from the published warehouse; showing the published "
+        "warehouse instead"
+    )
+
+
 def test_a_run_that_never_finished_is_interrupted(two_runs: Settings) -> None:
     conn = duckdb.connect(str(files_for(two_runs.warehouse).working))
     conn.execute(
