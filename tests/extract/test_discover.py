@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
+import pytest
+
 from flows.extract.discover import discover
+from tests.conftest import REPO
 
 
 def test_links_out_of_the_source_are_refused_unread_and_links_inside_work(tmp_path: Path) -> None:
@@ -69,3 +78,45 @@ def test_a_folder_past_path_max_is_refused_and_the_rest_of_the_source_loads(
         f"cannot list this folder ({os.strerror(errno.ENAMETOOLONG)}, errno 36); "
         "its files were not read"
     )
+
+
+SCRIPT = """
+import json, sys
+from flows.extract.discover import discover
+found = discover([sys.argv[1]])
+print(json.dumps({"paths": found.paths, "refused": found.refused}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
+def test_an_unreadable_folder_is_refused_for_an_unprivileged_user() -> None:
+    """chmod 000 does not stop root, so discovery runs as ``nobody`` (setpriv) in a subprocess."""
+    nobody = pwd.getpwnam("nobody")
+    base = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        src = base / "src"
+        (src / "locked").mkdir(parents=True)
+        (src / "good.md").write_text("ok")
+        (src / "locked" / "secret.md").write_text("secret")
+        (src / "locked").chmod(0o000)
+        proc = subprocess.run(
+            ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+             sys.executable, "-c", SCRIPT, str(src)],
+            env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=base,
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        (base / "src" / "locked").chmod(0o755)
+        shutil.rmtree(base)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert json.loads(proc.stdout) == {
+        "paths": [str(src / "good.md")],
+        "refused": [[
+            str(src / "locked"), "unreadable_folder",
+            "cannot list this folder (Permission denied, errno 13); its files were not read",
+        ]],
+    }  # fmt: skip
