@@ -61,9 +61,62 @@ def open_connection(path: Path | str, read_only: bool = False) -> duckdb.DuckDBP
         raise
 
 
+def open_sandboxed(path: Path | str) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a warehouse file that can reach nothing else (docs/sandbox.md).
+
+    The file is opened read-only first; then external access is disabled (no file read or
+    written through SQL, no ``attach``, no extension installed or loaded) and the configuration
+    is locked, so no ``set`` can give any of it back. Times show in UTC. DuckDB shares one
+    database per file within a process, so every connection to that file in this process is
+    sandboxed until the last one closes; a shared database locked in some other way is refused.
+    """
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        if not _setting(conn, "lock_configuration"):
+            conn.execute("set global TimeZone = 'UTC'")
+            conn.execute("set enable_external_access = false")
+            conn.execute("set lock_configuration = true")
+        elif _setting(conn, "enable_external_access"):
+            raise duckdb.InvalidInputException(
+                f"{path} is already open in this process with a locked configuration that "
+                "allows external access; close that connection first"
+            )
+        return in_utc(conn)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def open_file_writer(directory: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that may write files under ``directory`` only, in UTC (for exports).
+
+    It holds no warehouse: rows reach it as Arrow from a sandboxed reader. Everything outside
+    ``directory`` (reads included) is refused and the configuration is locked.
+    """
+    conn = duckdb.connect()
+    try:
+        conn.execute("set TimeZone = 'UTC'")
+        conn.execute("set allowed_directories = ?", [[f"{Path(directory).absolute()}/"]])
+        conn.execute("set enable_external_access = false")
+        conn.execute("set lock_configuration = true")
+        return conn
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _setting(conn: duckdb.DuckDBPyConnection, name: str) -> object:
+    return conn.execute("select current_setting(?)", [name]).fetchall()[0][0]
+
+
 def in_utc(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """``conn``, set to show TIMESTAMPTZ values in UTC (the setting is per connection)."""
-    conn.execute("set TimeZone = 'UTC'")
+    """``conn``, set to show TIMESTAMPTZ values in UTC (the setting is per connection).
+
+    A connection that already shows UTC is left alone: a sandboxed database
+    (:func:`open_sandboxed`) is locked, and starts every connection in UTC.
+    """
+    if _setting(conn, "TimeZone") != "UTC":
+        conn.execute("set TimeZone = 'UTC'")
     return conn
 
 

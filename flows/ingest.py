@@ -232,6 +232,7 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
             still_rejected=planned.still_rejected,
             deleted=planned.deleted,
             unnamed=planned.unnamed,
+            refused=planned.refused,
             prune=settings.prune,
         )
         busy += time.perf_counter() - started
@@ -395,7 +396,7 @@ def _run_stages(
         with timed("discover"):
             found = run_stage("discover", discover, work)
         summary.files_ignored = found.ignored
-        summary.files_seen = len(found) + len(found.unnamed) + found.ignored
+        summary.files_seen = len(found) + len(found.unnamed) + len(found.refused) + found.ignored
         with timed("plan"):
             planned = run_stage("plan", plan, work, found)
         summary.files_deleted = len(planned.deleted)
@@ -418,7 +419,10 @@ def _run_stages(
         summary.files_unchanged = batches.unchanged + len(planned.skipped) - displaced
         summary.files_superseded = batches.superseded + len(planned.still_superseded) + displaced
         summary.files_rejected = (
-            batches.rejected + len(planned.still_rejected) + len(planned.unnamed)
+            batches.rejected
+            + len(planned.still_rejected)
+            + len(planned.unnamed)
+            + len(planned.refused)
         )
         summary.files_skipped = summary.files_unchanged + summary.files_superseded
         summary.warnings = batches.warnings

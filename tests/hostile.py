@@ -74,11 +74,21 @@ def build_hostile_corpus(folder: Path, marker: Path) -> dict[str, Outcome]:
         (folder / name).write_bytes(data)
     os.mkfifo(folder / "pipe.txt")
     os.symlink(folder / "missing-target.md", folder / "dangling.md")
+    # Links out of the source: never read (issue 21, item 7).
+    os.symlink("/etc/passwd", folder / "passwd_link.md")
+    outside = marker.parent / "outside" / "article.md"
+    outside.parent.mkdir(parents=True, exist_ok=True)
+    outside.write_text(GOOD_HEAD.format(name="outside") + "---\n")
+    os.symlink(outside, folder / "outside_article.md")
     (folder / "notes.json").write_text("{}")  # not an article: ignored
 
     yaml_prefix = "could not parse front matter: "
     return {
         "bom_ok.txt": Outcome(None),
+        "passwd_link.md": Outcome(
+            "outside_source", reason="a symbolic link to /etc/passwd, outside the sources: not read"
+        ),
+        "outside_article.md": Outcome("outside_source"),
         "crlf_ok.md": Outcome(None),
         "wrong_types_ok.md": Outcome(None),
         "latin1.txt": Outcome(

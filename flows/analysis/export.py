@@ -14,9 +14,12 @@ partitioning to get ``year`` and ``month`` back. The manifest lists, per relatio
 sha256), columns and types, row count and an order-independent content checksum
 (``CHECKSUM_METHOD``), so a reader can check what it got.
 
-Everything is read through one read-only connection, so all files come from the same run. The
-folder is written beside ``out`` and swapped in when complete; an existing ``out`` is replaced
-only if it is an earlier export (it has a ``manifest.json``) or empty.
+Everything is read through one read-only connection, so all files come from the same run. That
+connection is sandboxed (docs/sandbox.md) and cannot write files: the rows go as Arrow to a
+separate in-memory DuckDB that may write under the partial folder only
+(:func:`flows.db.open_file_writer`), each column cast back to its warehouse type (JSON stays
+JSON). The folder is written beside ``out`` and swapped in when complete; an existing ``out`` is
+replaced only if it is an earlier export (it has a ``manifest.json``) or empty.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import duckdb
 
 from flows import __version__
 from flows.analysis.warehouse import CHECKSUM_METHOD, RelationInfo, Warehouse, quote
+from flows.db import open_file_writer
 from flows.records import StageFailed
 
 MANIFEST = "manifest.json"
@@ -55,10 +59,14 @@ def export_parquet(
     try:
         relations = wh.list_relations(include_etl=include_etl, count_rows=False)
         entries = []
-        for relation in relations:
-            if on_relation is not None:
-                on_relation(relation)
-            entries.append(_export_one(wh, relation, partial))
+        writer = open_file_writer(partial)
+        try:
+            for relation in relations:
+                if on_relation is not None:
+                    on_relation(relation)
+                entries.append(_export_one(wh, writer, relation, partial))
+        finally:
+            writer.close()
         manifest = {
             "format": "parquet",
             "warehouse": os.path.abspath(wh.path),
@@ -88,10 +96,13 @@ def _check_target(out: Path) -> None:
         )
 
 
-def _export_one(wh: Warehouse, relation: RelationInfo, root: Path) -> dict[str, Any]:
+def _export_one(
+    wh: Warehouse, writer: duckdb.DuckDBPyConnection, relation: RelationInfo, root: Path
+) -> dict[str, Any]:
     described = wh.conn.execute(f"describe select * from {relation.quoted}").fetchall()
     columns = [{"name": row[0], "type": row[1]} for row in described]
     select = f"select * from {relation.quoted}"
+    typed = ", ".join(f"{quote(c['name'])}::{c['type']} as {quote(c['name'])}" for c in columns)
     stem = relation.name.replace(".", "/")
     partition = PARTITIONED.get(relation.name) if relation.role == "table" else None
     if partition:
@@ -101,16 +112,16 @@ def _export_one(wh: Warehouse, relation: RelationInfo, root: Path) -> dict[str, 
             f"{part}({quote(column)}) as {quote(part)}" for part in parts
         )  # year(published_at) as "year": the session is in UTC
         names = ", ".join(quote(p) for p in parts)
-        wh.conn.execute(
-            f"copy (select *, {derived} from {relation.quoted}) to {_literal(target)} "
-            f"(format parquet, partition_by ({names}))"
-        )
+        _copy(
+            wh, writer, f"select *, {derived} from {relation.quoted}", f"{typed}, {names}",
+            f"{_literal(target)} (format parquet, partition_by ({names}))",
+        )  # fmt: skip
         written = sorted(target.rglob("*.parquet"))
         path = f"{stem}/"
     else:
         target = root / f"{stem}.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
-        wh.conn.execute(f"copy ({select}) to {_literal(target)} (format parquet)")
+        _copy(wh, writer, select, typed, f"{_literal(target)} (format parquet)")
         written = [target]
         path = f"{stem}.parquet"
     rows, checksum = wh.checksum(select)
@@ -132,6 +143,18 @@ def _export_one(wh: Warehouse, relation: RelationInfo, root: Path) -> dict[str, 
         "checksum": checksum,
         "columns": columns,
     }
+
+
+def _copy(
+    wh: Warehouse, writer: duckdb.DuckDBPyConnection, select: str, columns: str, target: str
+) -> None:
+    """``copy (select) to target``: read by the sandboxed ``wh``, written by ``writer``."""
+    rows = wh.conn.sql(select).to_arrow_reader()
+    writer.register("exported_rows", rows)
+    try:
+        writer.execute(f"copy (select {columns} from exported_rows) to {target}")
+    finally:
+        writer.unregister("exported_rows")
 
 
 def read_back_sql(root: Path, entry: dict[str, Any]) -> str:

@@ -14,6 +14,12 @@ from the same complete run even while a new run publishes (see :mod:`flows.load.
 writes and never blocks a run. To see a newer run, close it and open a new one: DuckDB shares one
 database per file within a process, so a second ``Warehouse`` opened while the first is still
 open sees the same run. Times are shown in UTC.
+
+The connection is sandboxed (docs/sandbox.md): SQL cannot read or write files (``copy``,
+``export database``, ``read_csv``, ``read_text``...), attach other databases, install or load
+extensions, scan Python variables by name, or change any setting. ``newsflow export`` writes
+Parquet through a separate writer limited to its output folder (:mod:`flows.analysis.export`);
+``conn.register(name, frame)`` still makes a DataFrame queryable.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 
 import duckdb
 
-from flows.db import open_connection
+from flows.db import open_sandboxed
 
 ROLES = ("table", "model", "etl")
 # Order-independent content checksum, recomputable from any copy of the rows in DuckDB.
@@ -80,13 +86,15 @@ def open_warehouse(path: Path | str | None = None) -> duckdb.DuckDBPyConnection:
 
     It sees one complete run for as long as it stays open, never blocks a running load, and
     shows times in UTC. ``path`` defaults to ``NEWSFLOW_WAREHOUSE`` or ``warehouse/news.duckdb``.
+    It is sandboxed (:func:`flows.db.open_sandboxed`, docs/sandbox.md): SQL through it cannot read
+    or write files, attach databases, load extensions or change settings.
     """
     from flows.settings import load_settings
 
     published = Path(path) if path is not None else load_settings().warehouse
     if not published.exists():
         raise FileNotFoundError(f"no warehouse at {published}: run `newsflow run` first")
-    return open_connection(published, read_only=True)
+    return open_sandboxed(published)
 
 
 def read_relation(name: str, path: Path | str | None = None) -> Any:
@@ -244,6 +252,13 @@ class Warehouse:
         message = str(exc).strip()
         if isinstance(exc, duckdb.CatalogException) and "does not exist" in message:
             return f"{message}\n{self.names_hint()}"
+        locked = "configuration has been locked" in message
+        if isinstance(exc, duckdb.PermissionException) or locked:
+            return (
+                f"{message.splitlines()[0]} (the warehouse is sandboxed: queries cannot read or "
+                "write files, attach databases, load extensions or change settings; see "
+                "docs/sandbox.md)"
+            )
         if "read-only mode" in message:
             return (
                 f"{message}\nThe warehouse is opened read-only: queries never change it. "

@@ -39,6 +39,9 @@ class Discovery:
     # Article files whose name is not valid UTF-8, as ``shown_name`` gives them: they cannot be
     # stored as text (the ledger, the quarantine, source_path), so they are quarantined unread.
     unnamed: list[str] = field(default_factory=list)
+    # Paths refused unread, as (path, kind, reason): links out of the sources (``outside_source``)
+    # and folders that cannot be listed (``unreadable_folder``). See docs/sandbox.md.
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -63,8 +66,17 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
     A source may be a directory or a single file. Hidden files and folders (``.name``) and files
     with other suffixes are counted as ignored. A missing source is a hard failure (a typo).
     Symbolic links are listed under their own path, not their target's.
+
+    Sources stay inside their roots (docs/sandbox.md): a link whose target resolves outside every
+    source folder is not read but refused (kind ``outside_source``, with where it points). A
+    link to a file inside a source is listed like a file; a link to a folder inside a source is
+    not followed (counted as ignored). A folder that cannot be listed (permissions, a path
+    longer than the system allows) is refused (kind ``unreadable_folder``) and the rest of the
+    source is read. Only links are resolved: plain entries cost no extra system call.
     """
     sources = list(sources)
+    roots = [os.path.realpath(s) for s in sources if os.path.isdir(s)]
+    refused: list[tuple[str, str, str]] = []
     found = _Columns()
     # One source reaches no file twice, so its ignored files are only counted (a content folder
     # may hold far more images than articles); several sources may overlap, so their ignored
@@ -80,25 +92,55 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
             raise StageFailed("discover", f"source not found: {root}")
         stack = [os.path.abspath(root)]
         while stack:
-            with os.scandir(stack.pop()) as entries:
-                for entry in entries:
-                    hidden = entry.name.startswith(".")
-                    if entry.is_dir(follow_symlinks=False):
-                        if hidden:
-                            ignored.update(_all_files(entry.path))
-                        else:
-                            stack.append(entry.path)
-                    elif not hidden and os.path.splitext(entry.name)[1].lower() in SUFFIXES:
-                        found.add(entry.path, *_stat(entry))
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError as exc:
+                refused.append((folder, UNREADABLE_FOLDER, _unreadable(exc)))
+                continue
+            for entry in entries:
+                hidden = entry.name.startswith(".")
+                if not hidden and entry.is_symlink():
+                    outside = _outside(entry.path, roots)
+                    if outside is not None:
+                        refused.append((entry.path, OUTSIDE_SOURCE, outside))
+                        continue
+                if entry.is_dir(follow_symlinks=False):
+                    if hidden:
+                        ignored.update(_all_files(entry.path))
                     else:
-                        ignored.add(entry.path)
+                        stack.append(entry.path)
+                elif not hidden and os.path.splitext(entry.name)[1].lower() in SUFFIXES:
+                    found.add(entry.path, *_stat(entry))
+                else:
+                    ignored.add(entry.path)
     table, unnamed = found.finish()
+    refused = sorted({shown_name(r[0]): (shown_name(r[0]), *r[1:]) for r in refused}.values())
     if isinstance(ignored, _Tally) or not ignored:
-        return Discovery(table, len(ignored), unnamed)
+        return Discovery(table, len(ignored), unnamed, refused)
     # A path both listed and ignored (overlapping sources) counts as listed.
     named = [path for path in ignored if _is_utf8(path)]
     listed = pc.sum(pc.is_in(_strings(named), value_set=table["path"])).as_py() or 0
-    return Discovery(table, len(ignored) - listed, unnamed)
+    return Discovery(table, len(ignored) - listed, unnamed, refused)
+
+
+OUTSIDE_SOURCE = "outside_source"
+UNREADABLE_FOLDER = "unreadable_folder"
+REFUSED_KINDS = (OUTSIDE_SOURCE, UNREADABLE_FOLDER)
+
+
+def _outside(link: str, roots: list[str]) -> str | None:
+    """Why ``link`` is refused when its target resolves outside every root, else None."""
+    target = os.path.realpath(link)
+    for root in roots:
+        if target == root or target.startswith(root.rstrip(os.sep) + os.sep):
+            return None
+    return f"a symbolic link to {target}, outside the sources: not read"
+
+
+def _unreadable(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return f"cannot list this folder ({reason}, errno {exc.errno}); its files were not read"
 
 
 class _Tally:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import duckdb
 
 from flows.db import records
-from flows.extract.discover import real_name
+from flows.extract.discover import REFUSED_KINDS, real_name
 from flows.load.merge import TABLES, _count
 
 
@@ -92,7 +92,8 @@ def forget_missing_rejections(conn: duckdb.DuckDBPyConnection) -> int:
     gone = [
         path
         for path, kind in rows
-        if not os.path.lexists(real_name(path) if kind == "bad_file_name" else path)
+        if kind not in REFUSED_KINDS  # rebuilt by every run's discovery (a path may be too long)
+        and not os.path.lexists(real_name(path) if kind == "bad_file_name" else path)
     ]
     if gone:
         conn.execute(

@@ -69,6 +69,8 @@ class Plan:
     still_rejected: list[str] = field(default_factory=list)  # unchanged and in quarantine
     deleted: list[str] = field(default_factory=list)
     unnamed: list[str] = field(default_factory=list)  # names not UTF-8: quarantined unread
+    # refused unread by discovery (path, kind, reason): links out of the sources, bad folders
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 # Each discovered file against its ledger row. A file the ledger does not hold (or holds as
@@ -146,7 +148,10 @@ def plan_run(
     deleted = [p for (p,) in conn.execute("select path from _plan_deleted order by path")
                .fetchall()]  # fmt: skip
     conn.execute("drop table _plan_file; drop table _plan_deleted")
-    plan = Plan(work=WorkList(work), deleted=deleted, unnamed=list(found.unnamed))
+    plan = Plan(
+        work=WorkList(work), deleted=deleted, unnamed=list(found.unnamed),
+        refused=list(found.refused),
+    )  # fmt: skip
     lists = {"skipped": plan.skipped, "still_superseded": plan.still_superseded,
              "still_rejected": plan.still_rejected}  # fmt: skip
     for action, path in unread:

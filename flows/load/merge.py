@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from flows.db import registered, transaction
+from flows.extract.discover import REFUSED_KINDS
 
 TABLES = ("provider", "article", "related", "image", "topic", "article_topic")
 CHILD_TABLES = ("image", "related", "article_topic")
@@ -185,16 +186,20 @@ UNNAMED_REASON = (
 )
 
 
-def _unnamed_rejections(shown: Sequence[str]) -> pa.Table:
+def _unnamed_rejections(
+    shown: Sequence[str], refused: Sequence[tuple[str, str, str]] = ()
+) -> pa.Table:
     """Files whose name is not UTF-8, as rows for the quarantine (:data:`_QUARANTINE`): under
-    the name shown with ``\\xNN`` escapes, rejected unread by the discover stage."""
-    count = len(shown)
+    the name shown with ``\\xNN`` escapes, rejected unread by the discover stage; then the
+    paths discovery refused unread (``refused``: path, kind, reason)."""
+    rows = [(path, "bad_file_name", UNNAMED_REASON) for path in shown] + list(refused)
+    count = len(rows)
     text, number = pa.string(), pa.int32()
     return pa.table({
-        "path": pa.array(list(shown), text), "sha256": pa.nulls(count, text),
+        "path": pa.array([r[0] for r in rows], text), "sha256": pa.nulls(count, text),
         "stage": pa.array(["discover"] * count, text),
-        "kind": pa.array(["bad_file_name"] * count, text),
-        "reason": pa.array([UNNAMED_REASON] * count, text),
+        "kind": pa.array([r[1] for r in rows], text),
+        "reason": pa.array([r[2] for r in rows], text),
         "line": pa.nulls(count, number), "col": pa.nulls(count, number),
         "excerpt": pa.nulls(count, text),
     })  # fmt: skip
@@ -493,6 +498,7 @@ def reconcile(
     deleted: Sequence[str],
     prune: bool,
     unnamed: Sequence[str] = (),
+    refused: Sequence[tuple[str, str, str]] = (),
 ) -> dict[str, int]:
     """After the batches, in one transaction: refresh the quarantine rows of rejected files that
     were not read again, mark deleted files, and retire articles whose file is gone or now yields
@@ -503,7 +509,7 @@ def reconcile(
     paths = {
         "_rejected_again": pa.table({"path": pa.array(list(still_rejected), pa.string())}),
         "_gone": pa.table({"path": pa.array(list(deleted), pa.string())}),
-        "stg_rejection": _unnamed_rejections(unnamed),
+        "stg_rejection": _unnamed_rejections(unnamed, refused),
     }
     with transaction(conn, STAGE, "reconcile", paths):
         params = {"run_id": run_id}
@@ -517,6 +523,12 @@ def reconcile(
             params,
         )
         conn.execute("delete from etl.rejection where path in (from _gone)")
+        # Refusals of discovery are found again by every run: those not found again go.
+        conn.execute(
+            "delete from etl.rejection where stage = 'discover' and kind in ? "
+            "and path not in (select path from stg_rejection)",
+            [list(REFUSED_KINDS)],
+        )
         conn.execute(_QUARANTINE, params)
         orphans = f"select article_id from ({_ORPHANS})"
         removed["soft_deleted"] = _affected(

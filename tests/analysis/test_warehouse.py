@@ -405,3 +405,81 @@ def test_every_analysis_command_has_help_with_an_example(
     assert exited.value.code == 0
     assert "example" in out and f"newsflow {command}" in out
     assert "--warehouse PATH" in out and "--quiet" in out and "--verbose" in out
+
+
+# -- the query sandbox (docs/sandbox.md) ------------------------------------------------------
+
+SANDBOX_HINT = (
+    " (the warehouse is sandboxed: queries cannot read or write files, attach databases, "
+    "load extensions or change settings; see docs/sandbox.md)"
+)
+REFUSED = {
+    "copy (select 1) to 'x.csv'": 'Permission Error: Cannot access file "x.csv" - file system '
+    "operations are disabled by configuration",
+    "export database 'dir'": 'Permission Error: Cannot access file "dir/etl_drift.csv" - file '
+    "system operations are disabled by configuration",
+    "select * from read_csv('/etc/passwd')": 'Permission Error: Cannot access file "/etc/passwd" '
+    "- file system operations are disabled by configuration",
+    "select * from read_text('/etc/hostname')": "Permission Error: Cannot access file "
+    '"/etc/hostname" - file system operations are disabled by configuration',
+    "attach 'other.duckdb'": 'Permission Error: Cannot access file "{cwd}/other.duckdb" - file '
+    "system operations are disabled by configuration",
+    "set enable_external_access = true": "Invalid Input Error: Cannot change configuration option "
+    '"enable_external_access" - the configuration has been locked',
+    "install httpfs": 'Permission Error: Cannot access directory "{extensions}" - file system '
+    "operations are disabled by configuration",
+    "load httpfs": "Permission Error: Loading external extensions is disabled through "
+    "configuration",
+}
+
+
+def _extensions_dir() -> str:
+    import duckdb
+
+    conn = duckdb.connect()
+    [(version, platform)] = conn.execute(
+        "select library_version, platform from pragma_platform(), pragma_version()"
+    ).fetchall()
+    return str(Path.home() / ".duckdb" / "extensions" / version / platform)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sql", list(REFUSED))
+def test_query_cannot_reach_files_databases_settings_or_extensions(
+    sql: str, seed_warehouse: Path, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "w" / "news.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copy(seed_warehouse, warehouse)
+    before = warehouse.read_bytes()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = newsflow("query", "--warehouse", str(warehouse), sql, cwd=cwd)
+    expected = REFUSED[sql].format(cwd=cwd, extensions=_extensions_dir())
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        1, "", f"newsflow: query failed: {expected}{SANDBOX_HINT}\n",
+    )  # fmt: skip
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["cwd", "news.duckdb", "w"]
+    assert warehouse.read_bytes() == before
+
+
+def test_the_warehouse_api_is_sandboxed_and_other_readers_still_work(
+    seed_warehouse: Path, tmp_path: Path
+) -> None:
+    from flows import open_warehouse
+    from flows.db import open_connection
+
+    with Warehouse(seed_warehouse) as wh:
+        with pytest.raises(QueryError) as refused:
+            wh.sql(f"copy (select 1) to '{tmp_path / 'x.csv'}'")
+        # A second reader of the same file in this process shares the sandboxed database.
+        other = open_connection(seed_warehouse, read_only=True)
+        shared = other.execute("select count(*), current_setting('TimeZone') from article")
+        assert shared.fetchall() == [(48, "UTC")]
+        other.close()
+        conn = open_warehouse(seed_warehouse)
+        with pytest.raises(Exception, match="configuration has been locked"):
+            conn.execute("set enable_external_access = true")
+        conn.close()
+    assert str(refused.value).startswith('Permission Error: Cannot access file "')
+    assert list(tmp_path.iterdir()) == []
