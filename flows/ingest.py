@@ -33,6 +33,7 @@ from flows.normalize.batches import (
     read_group,
     select_documents,
     stage_files,
+    staged_bytes,
 )
 from flows.normalize.contract import CONTRACT_VERSION
 from flows.paths import shown
@@ -42,6 +43,8 @@ from flows.settings import Settings
 T = TypeVar("T")
 RunStage = Callable[..., Any]
 TOP_REJECTIONS = 10
+# A load group's staged bytes are at most 1/GROUP_SHARE of the DuckDB memory limit.
+GROUP_SHARE = 4
 
 
 def run_directly(name: str, fn: Callable[..., T], *args: Any) -> T:
@@ -208,7 +211,10 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
         load_mod.begin_stream(conn, planned.deleted)
         groups: list[list[str]] = []
         in_flight = settings.workers * chunk_files(settings.batch_size)
-        for group in _groups(extracted, settings.batch_size, len(planned.work), in_flight):
+        budget = group_bytes(settings)
+        for group in _groups(
+            extracted, settings.batch_size, len(planned.work), in_flight, max_bytes=budget
+        ):
             started = time.perf_counter()
             tables = read_group(group)
             total.add(load_mod.load_new_batch(conn, tables, run_id, CONTRACT_VERSION, len(groups)))
@@ -216,13 +222,10 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
             busy += time.perf_counter() - started
         started = time.perf_counter()
         deferred = load_mod.finish_stream(conn)
-        if deferred:  # one transaction for all of them
-            tables = concat_batches(
-                [
-                    select_documents(read_group(groups[batch]), docs)
-                    for batch, docs in deferred.items()
-                ]
-            )
+        # Decided over the whole run already: loaded in transactions of at most ``budget``
+        # staged bytes (one for all of them on a normal corpus).
+        for parts in _deferred_groups(groups, deferred, budget):
+            tables = concat_batches(parts)
             total.add(load_mod.load_batch(conn, tables, run_id, CONTRACT_VERSION))
         retired = load_mod.reconcile(
             conn,
@@ -239,28 +242,62 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
     return LoadResult(total, retired, busy)
 
 
+def group_bytes(settings: Settings) -> int:
+    """The most staged bytes one load transaction merges (docs/memory.md): a quarter of the
+    DuckDB memory limit, so a group's rows, their indexes and the merge's joins fit in it."""
+    return settings.duckdb_memory_mb * 2**20 // GROUP_SHARE
+
+
 def _groups(
-    chunks: Iterable[ChunkSummary], batch_size: int, total: int = 0, last: int = 0
+    chunks: Iterable[ChunkSummary],
+    batch_size: int,
+    total: int = 0,
+    last: int = 0,
+    max_bytes: int | None = None,
 ) -> Iterator[list[str]]:
     """Consecutive staged batches of about ``batch_size`` files, as they arrive: one load
     transaction each (fewer, larger transactions write far less: DuckDB compresses and writes
-    per commit).
+    per commit). A group also ends before its staged bytes would pass ``max_bytes`` (a batch
+    larger than that is a group of its own), so big documents make smaller groups.
 
     Of ``total`` files, the last ``last`` (the chunks the workers parse side by side at the
     end) make a group of their own: the group before them loads while they are parsed, and
     what is left to load once the workers are done is small.
     """
     group: list[str] = []
-    files = seen = 0
+    files = seen = size = 0
     for chunk in chunks:
+        if group and max_bytes is not None and size + chunk.bytes > max_bytes:
+            yield group
+            group, files, size = [], 0, 0
         group.append(chunk.batch_dir)
         files += chunk.files
         seen += chunk.files
+        size += chunk.bytes
         if files >= batch_size or 0 < total - seen <= last < total - seen + files:
             yield group
-            group, files = [], 0
+            group, files, size = [], 0, 0
     if group:
         yield group
+
+
+def _deferred_groups(
+    groups: Sequence[Sequence[str]], deferred: dict[int, list[int]], max_bytes: int
+) -> Iterator[list[dict[str, Any]]]:
+    """The deferred documents' rows (:func:`flows.load.merge.finish_stream`), read group by
+    group, in parts of at most ``max_bytes`` staged bytes (a larger group's part alone)."""
+    parts: list[dict[str, Any]] = []
+    size = 0
+    for batch, docs in deferred.items():
+        part = select_documents(read_group(groups[batch]), docs)
+        part_bytes = staged_bytes(part)
+        if parts and size + part_bytes > max_bytes:
+            yield parts
+            parts, size = [], 0
+        parts.append(part)
+        size += part_bytes
+    if parts:
+        yield parts
 
 
 def rebuild_models(settings: Settings, select: list[str] | None = None) -> ModelResult:

@@ -30,9 +30,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.normalize.batches import (
     ChunkSummary,
+    chunk_bounds,
     chunk_files,
     chunk_tables,
-    chunked,
     summarize,
     write_batch,
 )
@@ -161,9 +161,10 @@ def stage_files_dask(
     Yields each batch's summary in input order as soon as it is written to
     ``staging_dir/batch-NNNNNN``.
     """
-    size = chunk_files(batch_size)
-    count = -(-len(paths) // size)
-    chunks = chunked(paths, size)  # each becomes Python objects only when it is submitted
+    bounds = chunk_bounds(paths, chunk_files(batch_size))
+    count = len(bounds)
+    # each becomes Python objects only when it is submitted
+    chunks = (paths[start:stop] for start, stop in bounds)
     if not count:
         return
     with ExitStack() as stack:
