@@ -27,6 +27,7 @@ from flows.models import datatests
 from flows.models.build import ModelResult, run_models
 from flows.models.datatests import CheckResult
 from flows.normalize.batches import (
+    CHUNK_BYTES,
     ChunkSummary,
     chunk_files,
     concat_batches,
@@ -186,6 +187,7 @@ def extract(
             workers=settings.workers,
             batch_size=settings.batch_size,
             max_file_bytes=settings.max_file_bytes,
+            chunk_bytes=chunk_bytes(settings),
         )
     )
 
@@ -207,7 +209,7 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
     try:
         # Fewer, larger checkpoints, within a memory budget so the writer stays flat however
         # large the corpus.
-        conn.execute(f"set checkpoint_threshold = '{settings.checkpoint_mb}MB'")
+        conn.execute(f"set checkpoint_threshold = '{checkpoint_mb(settings)}MB'")
         load_mod.begin_stream(conn, planned.deleted)
         groups: list[list[str]] = []
         in_flight = settings.workers * chunk_files(settings.batch_size)
@@ -244,8 +246,23 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
 
 def group_bytes(settings: Settings) -> int:
     """The most staged bytes one load transaction merges (docs/memory.md): a quarter of the
-    DuckDB memory limit, so a group's rows, their indexes and the merge's joins fit in it."""
+    DuckDB memory limit, beside the committed rows not yet checkpointed (:func:`checkpoint_mb`)
+    and the merge's joins."""
     return settings.duckdb_memory_mb * 2**20 // GROUP_SHARE
+
+
+def chunk_bytes(settings: Settings) -> int:
+    """Source bytes per worker chunk: ``CHUNK_BYTES``, or half a load group when the memory
+    limit is lower (a document's staged rows take up to about twice its size on disk), so a
+    chunk never outgrows a load group."""
+    return max(1, min(CHUNK_BYTES, group_bytes(settings) // 2))
+
+
+def checkpoint_mb(settings: Settings) -> int:
+    """The load's checkpoint threshold: ``checkpoint_mb``, at most half the memory limit. DuckDB
+    holds committed rows in memory until a checkpoint writes them, so the threshold is memory
+    the load keeps; above half the limit a big-document load fails to commit."""
+    return max(1, min(settings.checkpoint_mb, settings.duckdb_memory_mb // 2))
 
 
 def _groups(

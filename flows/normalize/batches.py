@@ -402,16 +402,17 @@ def stage_files(
     workers: int,
     batch_size: int,
     max_file_bytes: int,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[ChunkSummary]:
     """Process all files in chunks of at most ``CHUNK_FILES`` (and ``batch_size``) files and
-    ``CHUNK_BYTES`` bytes (:func:`chunk_bounds`), on ``workers`` processes (no more than there
+    ``chunk_bytes`` bytes (:func:`chunk_bounds`), on ``workers`` processes (no more than there
     are chunks), in input order.
 
     At most ``workers + QUEUED_CHUNKS`` chunks are handed to the pool at a time (a chunk becomes
     Python objects only then), so memory does not grow with the number of files, while the
     workers stay busy through a load transaction or checkpoint of several seconds.
     """
-    bounds = chunk_bounds(paths, chunk_files(batch_size))
+    bounds = chunk_bounds(paths, chunk_files(batch_size), chunk_bytes)
     count = len(bounds)
     chunks = (
         (paths[start:stop], staging_dir / f"batch-{i:06d}")

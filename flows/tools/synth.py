@@ -194,10 +194,10 @@ def write_corpus(
 
 
 def render_big_document(index: int, size: int, seed: int = 7) -> str:
-    """One valid document of about ``size`` bytes (never more), as a hostile user would write it:
-    a long title and excerpt, thousands of images and related entries (each with its own
-    excerpt) and many topics in the front matter, then a long body after it. Roughly a third of
-    the bytes are the front matter's long texts, a third its lists and a third the body."""
+    """One valid document of exactly ``size`` bytes (64 KiB or more), as a hostile user would
+    write it: a long title and excerpt, thousands of images and related entries (each with its
+    own excerpt) and many topics in the front matter, then a long body after it. About a third
+    of the bytes are the front matter's long texts, a third its lists and a third the body."""
     rng = random.Random(seed * 1_000_003 + index)
     name, domain = PROVIDERS[index % len(PROVIDERS)]
     published = START + dt.timedelta(minutes=index)
@@ -243,11 +243,12 @@ def render_big_document(index: int, size: int, seed: int = 7) -> str:
     head = "\n".join(lines) + "\n"
     room = size - len(head.encode("utf-8")) - 1
     body = "\n\n".join(words(500) for _ in range(max(0, room) // 502))
+    body += "." * max(0, room - len(body))  # exactly ``size`` bytes when the head fits
     return head + body + "\n"
 
 
 def write_big_corpus(out_dir: Path, count: int, size: int, seed: int = 7) -> list[Path]:
-    """Write ``count`` documents of at most ``size`` bytes each (see
+    """Write ``count`` documents of exactly ``size`` bytes each (see
     :func:`render_big_document`) into ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
