@@ -29,12 +29,14 @@ from flows.models import datatests
 from flows.models.build import ModelResult, run_models
 from flows.models.datatests import CheckResult
 from flows.normalize.batches import (
+    CHUNK_BYTES,
     ChunkSummary,
     chunk_files,
     concat_batches,
     read_group,
     select_documents,
     stage_files,
+    staged_bytes,
 )
 from flows.normalize.contract import CONTRACT_VERSION
 from flows.paths import shown
@@ -44,6 +46,8 @@ from flows.settings import Settings
 T = TypeVar("T")
 RunStage = Callable[..., Any]
 TOP_REJECTIONS = 10
+# A load group's staged bytes are at most 1/GROUP_SHARE of the DuckDB memory limit.
+GROUP_SHARE = 4
 
 
 def run_directly(name: str, fn: Callable[..., T], *args: Any) -> T:
@@ -185,6 +189,7 @@ def extract(
             workers=settings.workers,
             batch_size=settings.batch_size,
             max_file_bytes=settings.max_file_bytes,
+            chunk_bytes=chunk_bytes(settings),
         )
     )
 
@@ -206,11 +211,14 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
     try:
         # Fewer, larger checkpoints, within a memory budget so the writer stays flat however
         # large the corpus.
-        conn.execute(f"set checkpoint_threshold = '{settings.checkpoint_mb}MB'")
+        conn.execute(f"set checkpoint_threshold = '{checkpoint_mb(settings)}MB'")
         load_mod.begin_stream(conn, planned.deleted)
         groups: list[list[str]] = []
         in_flight = settings.workers * chunk_files(settings.batch_size)
-        for group in _groups(extracted, settings.batch_size, len(planned.work), in_flight):
+        budget = group_bytes(settings)
+        for group in _groups(
+            extracted, settings.batch_size, len(planned.work), in_flight, max_bytes=budget
+        ):
             started = time.perf_counter()
             tables = read_group(group)
             total.add(load_mod.load_new_batch(conn, tables, run_id, CONTRACT_VERSION, len(groups)))
@@ -218,13 +226,10 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
             busy += time.perf_counter() - started
         started = time.perf_counter()
         deferred = load_mod.finish_stream(conn)
-        if deferred:  # one transaction for all of them
-            tables = concat_batches(
-                [
-                    select_documents(read_group(groups[batch]), docs)
-                    for batch, docs in deferred.items()
-                ]
-            )
+        # Decided over the whole run already: loaded in transactions of at most ``budget``
+        # staged bytes (one for all of them on a normal corpus).
+        for parts in _deferred_groups(groups, deferred, budget):
+            tables = concat_batches(parts)
             total.add(load_mod.load_batch(conn, tables, run_id, CONTRACT_VERSION))
         retired = load_mod.reconcile(
             conn,
@@ -242,28 +247,77 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
     return LoadResult(total, retired, busy)
 
 
+def group_bytes(settings: Settings) -> int:
+    """The most staged bytes one load transaction merges (docs/memory.md): a quarter of the
+    DuckDB memory limit, beside the committed rows not yet checkpointed (:func:`checkpoint_mb`)
+    and the merge's joins."""
+    return settings.duckdb_memory_mb * 2**20 // GROUP_SHARE
+
+
+def chunk_bytes(settings: Settings) -> int:
+    """Source bytes per worker chunk: ``CHUNK_BYTES``, or half a load group when the memory
+    limit is lower (a document's staged rows take up to about twice its size on disk), so a
+    chunk never outgrows a load group."""
+    return max(1, min(CHUNK_BYTES, group_bytes(settings) // 2))
+
+
+def checkpoint_mb(settings: Settings) -> int:
+    """The load's checkpoint threshold: ``checkpoint_mb``, at most half the memory limit. DuckDB
+    holds committed rows in memory until a checkpoint writes them, so the threshold is memory
+    the load keeps; above half the limit a big-document load fails to commit."""
+    return max(1, min(settings.checkpoint_mb, settings.duckdb_memory_mb // 2))
+
+
 def _groups(
-    chunks: Iterable[ChunkSummary], batch_size: int, total: int = 0, last: int = 0
+    chunks: Iterable[ChunkSummary],
+    batch_size: int,
+    total: int = 0,
+    last: int = 0,
+    max_bytes: int | None = None,
 ) -> Iterator[list[str]]:
     """Consecutive staged batches of about ``batch_size`` files, as they arrive: one load
     transaction each (fewer, larger transactions write far less: DuckDB compresses and writes
-    per commit).
+    per commit). A group also ends before its staged bytes would pass ``max_bytes`` (a batch
+    larger than that is a group of its own), so big documents make smaller groups.
 
     Of ``total`` files, the last ``last`` (the chunks the workers parse side by side at the
     end) make a group of their own: the group before them loads while they are parsed, and
     what is left to load once the workers are done is small.
     """
     group: list[str] = []
-    files = seen = 0
+    files = seen = size = 0
     for chunk in chunks:
+        if group and max_bytes is not None and size + chunk.bytes > max_bytes:
+            yield group
+            group, files, size = [], 0, 0
         group.append(chunk.batch_dir)
         files += chunk.files
         seen += chunk.files
+        size += chunk.bytes
         if files >= batch_size or 0 < total - seen <= last < total - seen + files:
             yield group
-            group, files = [], 0
+            group, files, size = [], 0, 0
     if group:
         yield group
+
+
+def _deferred_groups(
+    groups: Sequence[Sequence[str]], deferred: dict[int, list[int]], max_bytes: int
+) -> Iterator[list[dict[str, Any]]]:
+    """The deferred documents' rows (:func:`flows.load.merge.finish_stream`), read group by
+    group, in parts of at most ``max_bytes`` staged bytes (a larger group's part alone)."""
+    parts: list[dict[str, Any]] = []
+    size = 0
+    for batch, docs in deferred.items():
+        part = select_documents(read_group(groups[batch]), docs)
+        part_bytes = staged_bytes(part)
+        if parts and size + part_bytes > max_bytes:
+            yield parts
+            parts, size = [], 0
+        parts.append(part)
+        size += part_bytes
+    if parts:
+        yield parts
 
 
 def rebuild_models(settings: Settings, select: list[str] | None = None) -> ModelResult:

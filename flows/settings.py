@@ -52,8 +52,12 @@ def declare(**declared: Any) -> dict[str, Setting]:
     return {"setting": Setting(**declared)}
 
 
-def _default_workers() -> int:
+def available_cores() -> int:
+    """The cores this process may run on: the default, and the most, worker processes."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+_default_workers = available_cores
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,11 @@ class Settings:
         default_factory=_default_workers,
         metadata=declare(
             minimum=1,
-            help="parser processes (default: all cores)",
-            meaning="parser processes (and data-test threads)",
+            help="parser processes (default: all cores; more than the available cores are "
+            "clamped to them)",
+            meaning="parser processes (and data-test threads); more than the available cores "
+            "are clamped to them: each process holds a chunk in memory, and more processes "
+            "than cores parse no faster",
             default_text="all cores",
         ),
     )
@@ -298,17 +305,23 @@ def from_env(env: Mapping[str, str]) -> dict[str, Any]:
 def check(name: str, value: Any) -> None:
     """ValueError when ``value`` is below the setting's minimum."""
     minimum = declared_settings()[name].minimum
-    if minimum is not None and value is not None and value < minimum:
+    if minimum is not None and value is not None and not value >= minimum:  # NaN too
         raise ValueError(f"{name.replace('_', ' ')} must be >= {minimum:g}, got {value}")
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-    """Defaults, then ``NEWSFLOW_*`` environment variables, then explicit overrides (flags)."""
+    """Defaults, then ``NEWSFLOW_*`` environment variables, then explicit overrides (flags).
+
+    Every value is checked against its setting's minimum (an error names the variable or the
+    flag); ``workers`` above :func:`available_cores` is clamped to them (docs/memory.md)."""
     env = dict(os.environ if env is None else env)
     settings = Settings().with_overrides(**from_env(env)).with_overrides(**overrides)
     for name in declared_settings():
-        check(name, getattr(settings, name))
-    return settings
+        try:
+            check(name, getattr(settings, name))
+        except ValueError as exc:
+            raise ValueError(f"{flag_of(name)}: {exc}") from None
+    return replace(settings, workers=min(settings.workers, available_cores()))
 
 
 def render_markdown() -> str:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 from pathlib import Path
 
 import pytest
 
+from flows import settings as settings_module
 from flows.cli.args import ingest_settings
 from flows.cli.main import build_parser
 from flows.settings import (
     DEFAULT_SOURCE,
     REPO_ROOT,
     Settings,
+    available_cores,
     declared_settings,
     load_settings,
     render_markdown,
@@ -84,6 +87,12 @@ def test_empty_variables_and_flags_win_over_variables() -> None:
         ("NEWSFLOW_BATCH_SIZE", "1.5", "NEWSFLOW_BATCH_SIZE: not a whole number: '1.5'"),
         ("NEWSFLOW_LOCK_TIMEOUT", "soon", "NEWSFLOW_LOCK_TIMEOUT: not a number: 'soon'"),
         ("NEWSFLOW_CHECKPOINT_MB", "0", "NEWSFLOW_CHECKPOINT_MB: checkpoint mb must be >= 1, got 0"),
+        ("NEWSFLOW_MAX_FILE_BYTES", "0",
+         "NEWSFLOW_MAX_FILE_BYTES: max file bytes must be >= 1, got 0"),
+        ("NEWSFLOW_DUCKDB_MEMORY_MB", "0",
+         "NEWSFLOW_DUCKDB_MEMORY_MB: duckdb memory mb must be >= 1, got 0"),
+        ("NEWSFLOW_LOCK_TIMEOUT", "-1", "NEWSFLOW_LOCK_TIMEOUT: lock timeout must be >= 0, got -1.0"),
+        ("NEWSFLOW_LOCK_TIMEOUT", "nan", "NEWSFLOW_LOCK_TIMEOUT: lock timeout must be >= 0, got nan"),
         ("NEWSFLOW_STRICT", "maybe", "NEWSFLOW_STRICT: not a yes/no value: 'maybe' (use one of "
          "1, true, yes, on, or 0, false, no, off)"),
     ],
@@ -95,8 +104,25 @@ def test_a_bad_variable_is_named(variable: str, value: str, message: str) -> Non
 
 
 def test_overrides_are_checked_too() -> None:
-    with pytest.raises(ValueError, match=r"^batch size must be >= 1, got 0$"):
+    with pytest.raises(ValueError, match=r"^--batch-size: batch size must be >= 1, got 0$"):
         load_settings(env={}, batch_size=0)
+    with pytest.raises(ValueError, match=r"^--lock-timeout: lock timeout must be >= 0, got -1$"):
+        load_settings(env={}, lock_timeout=-1)
+
+
+def test_workers_above_the_available_cores_are_clamped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings_module, "available_cores", available_cores)  # the real ones
+    cores = len(os.sched_getaffinity(0))
+    assert load_settings(env={}, workers=1000).workers == cores
+    assert load_settings(env={"NEWSFLOW_WORKERS": "1000"}).workers == cores
+    monkeypatch.setattr(settings_module, "available_cores", lambda: 4)
+    assert [load_settings(env={}, workers=n).workers for n in (1, 3, 4, 5, 1000)] == [1, 3, 4, 4, 4]
+
+
+@pytest.fixture(autouse=True)
+def _eight_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests here ask for 3 workers: as if the machine had 8 cores (else they are clamped)."""
+    monkeypatch.setattr(settings_module, "available_cores", lambda: 8)
 
 
 def test_a_negative_lock_timeout_is_refused_instead_of_waiting_forever() -> None:

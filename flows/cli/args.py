@@ -60,9 +60,22 @@ def add_setting(
     parser.add_argument(flag_of(name), **{**argument, **options})
 
 
+def non_negative_float(text: str) -> float:
+    """A number, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _flag_type(kind: Any, minimum: float | None) -> Any:
     if kind is int:
         return positive_int if minimum == 1 else count_int if minimum == 0 else int
+    if kind is float and minimum == 0:
+        return non_negative_float
     return None if kind is str or kind == str | None else kind
 
 

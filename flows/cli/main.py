@@ -18,13 +18,20 @@ from flows import __version__
 from flows.cli import analysis as cli_analysis
 from flows.cli import ops as cli_ops
 from flows.cli import tools as cli_tools
-from flows.cli.args import add_ingest_options, add_out_dir, add_setting, ingest_settings, out_dir
+from flows.cli.args import (
+    add_ingest_options,
+    add_out_dir,
+    add_setting,
+    count_int,
+    ingest_settings,
+    out_dir,
+)
 from flows.cli.args import add_warehouse as _add_warehouse
 from flows.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from flows.paths import shown as _shown
 from flows.pipeline import env as prefect_env
 from flows.records import StageFailed
-from flows.settings import load_settings
+from flows.settings import from_env, load_settings
 
 RUN_EXAMPLE = """\
 examples:
@@ -52,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_ingest_options(run, "run", before={"dask_address": _add_no_prefect})
-    run.add_argument("--top", type=int, default=10, help="rows of quality_by_provider to print")
+    run.add_argument(
+        "--top", type=count_int, default=10, help="rows of quality_by_provider to print"
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     run.set_defaults(handler=cmd_run)
 
@@ -102,6 +111,13 @@ def _add_no_prefect(parser: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = ingest_settings(args)
+    asked = args.workers or from_env(os.environ).get("workers")
+    if asked and asked > settings.workers:
+        print(
+            f"newsflow: {asked} workers asked, {settings.workers} available core(s): using "
+            f"{settings.workers} (more processes parse no faster and each holds a chunk in memory)",
+            file=sys.stderr,
+        )
     started = time.perf_counter()
     if args.no_prefect and settings.dask_address:
         print(

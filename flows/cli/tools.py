@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from flows.cli.args import positive_int
 from flows.cli.exits import EXIT_OK
 from flows.tools import bench
 
@@ -19,9 +20,11 @@ def register(commands: Any) -> None:
         epilog="example:\n  newsflow bench --docs 100000 --prefect",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--docs", type=int, default=20_000, help="documents to generate")
-    parser.add_argument("--workers", type=int, help="parser processes (default: all cores)")
-    parser.add_argument("--batch-size", type=int, help="documents per load transaction")
+    parser.add_argument("--docs", type=positive_int, default=20_000, help="documents to generate")
+    parser.add_argument(
+        "--workers", type=positive_int, help="parser processes (default and most: all cores)"
+    )
+    parser.add_argument("--batch-size", type=positive_int, help="documents per load transaction")
     parser.add_argument(
         "--corpus", type=Path, help="folder for the generated corpus (reused if it has --docs)"
     )

@@ -25,10 +25,24 @@ from flows.extract.discover import Discovery
 class WorkList(Sequence[tuple[str, "str | None"]]):
     """The files a run reads, in path order, each with the sha256 the ledger knows (None: parse
     it whatever its hash). Arrow columns: a slice becomes Python tuples only when it is handed to
-    a worker as a chunk."""
+    a worker as a chunk. ``sizes`` are the discovered sizes (when the table has ``size``): the
+    workers' chunks are cut by bytes as well as by files."""
 
     def __init__(self, table: pa.Table) -> None:
         self.table = table.select(["path", "sha256"])
+        self.size_column = table["size"] if "size" in table.column_names else None
+
+    @property
+    def sizes(self) -> Iterator[int] | None:
+        """The discovered size of each file in order (None when unknown), a few at a time."""
+        if self.size_column is None:
+            return None
+        return (
+            size
+            for part in self.size_column.chunks
+            for start in range(0, len(part), 4096)
+            for size in part.slice(start, 4096).to_pylist()
+        )
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -81,6 +95,7 @@ _PLAN_FILES = """
 create or replace temp table _plan_file as
 select
     found.path,
+    found.size,
     ledger.status,
     ledger.article_id,
     case
@@ -140,7 +155,7 @@ def plan_run(
         conn.execute(_PLAN_DELETED, {"roots": roots})
     conn.execute(_PLAN_FORCED)
     work = conn.sql(
-        "select path, sha256 from _plan_file where action = 'work' order by path"
+        "select path, sha256, size from _plan_file where action = 'work' order by path"
     ).to_arrow_table()
     unread = conn.execute(
         "select action, path from _plan_file where action <> 'work' order by path"

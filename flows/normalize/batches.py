@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +32,11 @@ T = TypeVar("T")
 # Files per worker task: small enough to balance the workers and keep each one's memory low; the
 # load merges several of them per transaction (``batch_size`` documents).
 CHUNK_FILES = 1000
+# Source bytes per worker task (docs/memory.md): a chunk is cut at CHUNK_FILES files or at this
+# many bytes, whichever comes first (a single larger file is a chunk of its own). A worker holds
+# one chunk's documents as Python objects at once, several times their size on disk, so this
+# bounds a worker's memory whatever the corpus: a normal chunk of 1,000 files is about 4 MB.
+CHUNK_BYTES = 16 * 2**20
 # Chunks queued for the workers beyond the ones they parse (see stage_files).
 QUEUED_CHUNKS = 32
 TS = pa.timestamp("us", tz="UTC")
@@ -112,6 +117,7 @@ class ChunkSummary:
     documents: int
     rejected: int
     warnings: int
+    bytes: int = 0  # the staged Arrow tables' size: what the load holds to merge the batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +263,13 @@ def summarize(tables: dict[str, pa.Table], batch_dir: str) -> ChunkSummary:
         tables["article"].num_rows,
         tables["rejection"].num_rows,
         tables["warning"].num_rows,
+        staged_bytes(tables),
     )
+
+
+def staged_bytes(tables: dict[str, pa.Table]) -> int:
+    """The size of a staged batch's tables (their Arrow buffers)."""
+    return sum(table.nbytes for table in tables.values())
 
 
 def process_chunk(
@@ -353,6 +365,36 @@ def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def chunk_bounds(
+    paths: Sequence[tuple[str, str | None]], size: int, max_bytes: int = CHUNK_BYTES
+) -> list[tuple[int, int]]:
+    """(start, stop) of each worker chunk of ``paths``: consecutive files, at most ``size`` of
+    them and at most ``max_bytes`` on disk together (a file larger than that alone). The sizes
+    are the discovered ones when ``paths`` carries them (a ledger ``WorkList``: ``sizes``),
+    else taken with ``os.stat`` (an unreadable file counts 0: its chunk reads nothing)."""
+    sizes: Iterable[int | None] | None = getattr(paths, "sizes", None)
+    if sizes is None:
+        sizes = (_size(path) for path, _ in paths)
+    bounds: list[tuple[int, int]] = []
+    start = total = 0
+    for index, file_size in enumerate(sizes):
+        file_size = max(file_size or 0, 0)
+        if index > start and (index - start >= size or total + file_size > max_bytes):
+            bounds.append((start, index))
+            start, total = index, 0
+        total += file_size
+    if start < len(paths):
+        bounds.append((start, len(paths)))
+    return bounds
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
 def stage_files(
     paths: Sequence[tuple[str, str | None]],
     staging_dir: Path,
@@ -360,18 +402,21 @@ def stage_files(
     workers: int,
     batch_size: int,
     max_file_bytes: int,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[ChunkSummary]:
-    """Process all files in chunks of at most ``CHUNK_FILES`` (and ``batch_size``) files, on
-    ``workers`` processes, in input order.
+    """Process all files in chunks of at most ``CHUNK_FILES`` (and ``batch_size``) files and
+    ``chunk_bytes`` bytes (:func:`chunk_bounds`), on ``workers`` processes (no more than there
+    are chunks), in input order.
 
     At most ``workers + QUEUED_CHUNKS`` chunks are handed to the pool at a time (a chunk becomes
     Python objects only then), so memory does not grow with the number of files, while the
     workers stay busy through a load transaction or checkpoint of several seconds.
     """
-    size = chunk_files(batch_size)
-    count = -(-len(paths) // size)
+    bounds = chunk_bounds(paths, chunk_files(batch_size), chunk_bytes)
+    count = len(bounds)
     chunks = (
-        (chunk, staging_dir / f"batch-{i:06d}") for i, chunk in enumerate(chunked(paths, size))
+        (paths[start:stop], staging_dir / f"batch-{i:06d}")
+        for i, (start, stop) in enumerate(bounds)
     )
     if workers <= 1 or count <= 1:
         for chunk, batch_dir in chunks:
@@ -380,7 +425,7 @@ def stage_files(
     # 'spawn' keeps workers free of the parent's threads and event loops (Prefect runs some).
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_die_with_parent
+        max_workers=min(workers, count), mp_context=context, initializer=_die_with_parent
     ) as pool:
         pending: deque[cf.Future[ChunkSummary]] = deque()
         try:

@@ -29,10 +29,11 @@ from prefect.context import TaskRunContext
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.normalize.batches import (
+    CHUNK_BYTES,
     ChunkSummary,
+    chunk_bounds,
     chunk_files,
     chunk_tables,
-    chunked,
     summarize,
     write_batch,
 )
@@ -155,15 +156,17 @@ def stage_files_dask(
     workers: int,
     batch_size: int,
     max_file_bytes: int,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[ChunkSummary]:
     """Like :func:`flows.normalize.batches.stage_files` (the same chunks), parsed on a Dask cluster.
 
     Yields each batch's summary in input order as soon as it is written to
     ``staging_dir/batch-NNNNNN``.
     """
-    size = chunk_files(batch_size)
-    count = -(-len(paths) // size)
-    chunks = chunked(paths, size)  # each becomes Python objects only when it is submitted
+    bounds = chunk_bounds(paths, chunk_files(batch_size), chunk_bytes)
+    count = len(bounds)
+    # each becomes Python objects only when it is submitted
+    chunks = (paths[start:stop] for start, stop in bounds)
     if not count:
         return
     with ExitStack() as stack:

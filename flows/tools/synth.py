@@ -191,3 +191,69 @@ def write_corpus(
         docs.append(doc)
         urls.append(doc.web_url)
     return docs
+
+
+def render_big_document(index: int, size: int, seed: int = 7) -> str:
+    """One valid document of exactly ``size`` bytes (64 KiB or more), as a hostile user would
+    write it: a long title and excerpt, thousands of images and related entries (each with its
+    own excerpt) and many topics in the front matter, then a long body after it. About a third
+    of the bytes are the front matter's long texts, a third its lists and a third the body."""
+    rng = random.Random(seed * 1_000_003 + index)
+    name, domain = PROVIDERS[index % len(PROVIDERS)]
+    published = START + dt.timedelta(minutes=index)
+    web_url = f"https://www.{domain}/big/{index}"
+
+    def words(count_bytes: int) -> str:
+        text = _sentence(rng, max(1, count_bytes // 7))
+        return text[:count_bytes]
+
+    share = size // 12
+    lines = [
+        "---",
+        "category: news",
+        f"title: {_q(words(share // 4))}",
+        f"excerpt: {_q(words(share * 3))}",
+        f"publishedDateTime: {_stamp(published)}",
+        f'webUrl: "{web_url}"',
+        "type: article",
+        f"quality: {index % 101}",
+        "provider:",
+        f"  name: {name}",
+        f"  domain: {domain}",
+        "topics:",
+        *(f"  - Topic {index % 7} {t}" for t in range(share // 4 // 20)),
+        "images:",
+    ]
+    for i in range(share // 110):
+        lines += [
+            f'  - url: "https://img.{domain}/{index}/{i}.jpg"',
+            "    width: 1200",
+            "    height: 630",
+            "    isCached: true",
+        ]
+    lines.append("related:")
+    for i in range(share * 2 // 400):
+        lines += [
+            f"  - title: {_q(words(60))}",
+            f"    excerpt: {_q(words(230))}",
+            f'    webUrl: "https://www.{domain}/rel/{index}/{i}"',
+            "    type: article",
+        ]
+    lines.append("---")
+    head = "\n".join(lines) + "\n"
+    room = size - len(head.encode("utf-8")) - 1
+    body = "\n\n".join(words(500) for _ in range(max(0, room) // 502))
+    body += "." * max(0, room - len(body))  # exactly ``size`` bytes when the head fits
+    return head + body + "\n"
+
+
+def write_big_corpus(out_dir: Path, count: int, size: int, seed: int = 7) -> list[Path]:
+    """Write ``count`` documents of exactly ``size`` bytes each (see
+    :func:`render_big_document`) into ``out_dir``; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        path = out_dir / f"big-{index:05d}.md"
+        path.write_text(render_big_document(index, size, seed), encoding="utf-8")
+        paths.append(path)
+    return paths

@@ -172,3 +172,63 @@ def test_contract_prints_the_declared_table(tmp_path: Path) -> None:
 
     proc = run_cli("contract", cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (0, render_markdown())
+
+
+def run_checkout(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m flows.cli.main``: the code of the checkout these tests are in."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+    repo = str(Path(__file__).resolve().parents[2])
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli.main", *args], cwd=cwd,
+        env={**base, "PYTHONPATH": repo, **(env or {})},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (("--top", "-1"), {}, "newsflow run: error: argument --top: must be 0 or more, got -1"),
+        (("--lock-timeout", "-1"), {},
+         "newsflow run: error: argument --lock-timeout: must be 0 or more, got -1"),
+        (("--max-file-bytes", "0"), {},
+         "newsflow run: error: argument --max-file-bytes: must be at least 1, got 0"),
+        ((), {"NEWSFLOW_MAX_FILE_BYTES": "0"},
+         "newsflow: error: NEWSFLOW_MAX_FILE_BYTES: max file bytes must be >= 1, got 0"),
+        ((), {"NEWSFLOW_LOCK_TIMEOUT": "-1"},
+         "newsflow: error: NEWSFLOW_LOCK_TIMEOUT: lock timeout must be >= 0, got -1.0"),
+        ((), {"NEWSFLOW_WORKERS": "many"},
+         "newsflow: error: NEWSFLOW_WORKERS: not a whole number: 'many'"),
+    ],
+)  # fmt: skip
+def test_every_limit_is_refused_before_the_run_starts(
+    args: tuple[str, ...], env: dict[str, str], message: str, mixed_corpus: Path, tmp_path: Path
+) -> None:
+    """A bad flag or variable exits 2 naming it, and nothing is written (``--top -1`` used to
+    fail after the run had published)."""
+    proc = run_checkout(
+        "run", "--no-prefect", "--source", "src", "--warehouse", "x.duckdb", *args,
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert (proc.returncode, proc.stderr.strip().splitlines()[-1]) == (2, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_workers_beyond_the_cores_are_clamped_with_a_note(
+    mixed_corpus: Path, tmp_path: Path
+) -> None:
+    """``--workers 1000`` runs the available cores' worth of processes, and says so."""
+    cores = len(os.sched_getaffinity(0))
+    proc = run_checkout(
+        "run", "--no-prefect", "--quiet", "--workers", "1000", "--source", "src",
+        "--warehouse", "x.duckdb", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"newsflow: 1000 workers asked, {cores} available core(s): using {cores} (more "
+        "processes parse no faster and each holds a chunk in memory)"
+    ]
+    recorded = query(tmp_path / "x.duckdb", "select parameters->>'workers' as w from etl.run")
+    assert recorded == [{"w": str(cores)}]

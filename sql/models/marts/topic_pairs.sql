@@ -4,9 +4,16 @@
 -- lift = P(both) / (P(a) * P(b)) over the articles that have any topic, so 1 means
 -- independent and above 1 means the pair goes together. Lift on a handful of articles is noisy:
 -- filter on pair_article_count. In each pair topic_a sorts before topic_b by name.
+-- Pairs grow with the square of an article's topics, so only an article's first 64 topics pair
+-- up (docs/memory.md): a document listing thousands would otherwise make millions of pairs.
 
 with article_topics as (
     select * from stg_article_topic
+),
+
+paired_topics as (
+    select * from article_topics
+    where article_topics.position <= 64
 ),
 
 topic_articles as (
@@ -29,8 +36,8 @@ pairs as (
         topic_b.topic_id as topic_b_id,
         any_value(topic_b.topic_name) as topic_b,
         count(*) as pair_article_count
-    from article_topics as topic_a
-    inner join article_topics as topic_b
+    from paired_topics as topic_a
+    inner join paired_topics as topic_b
         on
             topic_a.article_id = topic_b.article_id
             and (topic_a.topic_name, topic_a.topic_id) < (topic_b.topic_name, topic_b.topic_id)
