@@ -128,7 +128,7 @@ def _eight_cores(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_negative_lock_timeout_is_refused_instead_of_waiting_forever() -> None:
     with pytest.raises(ValueError) as raised:
         load_settings(env={}, lock_timeout=-1.0)
-    assert str(raised.value) == "lock timeout must be >= 0, got -1.0"
+    assert str(raised.value) == "--lock-timeout: lock timeout must be >= 0, got -1.0"
     with pytest.raises(ValueError) as raised:
         load_settings(env={"NEWSFLOW_LOCK_TIMEOUT": "-5"})
     assert str(raised.value) == "NEWSFLOW_LOCK_TIMEOUT: lock timeout must be >= 0, got -5.0"
