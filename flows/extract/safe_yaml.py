@@ -31,13 +31,17 @@ _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_DEPTH = 50
 MAX_EXPANDED_NODES = 100_000
+# Nesting no parser is allowed to see (see ``check_nesting``): far beyond MAX_DEPTH (which the
+# node graph enforces, with its usual errors), far below where a parser's stack can overflow
+# (yaml-rs segfaults at about 10,000 levels; libyaml stops itself at 1,000).
+MAX_PARSE_DEPTH = 500
 
 
 class LimitExceeded(yaml.MarkedYAMLError):
     """The document is valid YAML but breaks a newsflow limit (kind tells which)."""
 
-    def __init__(self, kind: str, problem: str, node: Node) -> None:
-        super().__init__(problem=problem, problem_mark=node.start_mark)
+    def __init__(self, kind: str, problem: str, node: Node | yaml.Event | yaml.Mark) -> None:
+        super().__init__(problem=problem, problem_mark=getattr(node, "start_mark", node))
         self.kind = kind
 
 
@@ -269,6 +273,69 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
+# Bounding the nesting before any parser sees a document, in two linear scans that cannot
+# overflow. Block nesting needs indentation: each nested block collection starts at a column
+# greater than its parent's, except a list that is a mapping's value (same column), which a
+# list's child then indents again; so a block collection at depth d starts at column
+# >= d / 2 - 1, and its first entry's line starts with that many spaces and indicators
+# ('- ', '? ', ': '). Flow nesting needs one '[' or '{' per level. A document with no line
+# starting with _DEEP_PREFIX such characters and at most _DEEP_BRACKETS brackets is therefore
+# at most 2 * _DEEP_PREFIX + _DEEP_BRACKETS + 1 <= MAX_DEPTH deep: the cheap test. Any other
+# document is walked event by event (libyaml's parser keeps its own stack, it does not recurse).
+_DEEP_PREFIX = 20
+_DEEP_BRACKETS = 8
+_DEEP_LINE = re.compile(rf"^[ \t?:-]{{{_DEEP_PREFIX}}}", re.M)
+assert 2 * _DEEP_PREFIX + _DEEP_BRACKETS + 1 <= MAX_DEPTH
+_OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def may_be_deep(text: str) -> bool:
+    """False when ``text`` provably nests no deeper than MAX_DEPTH (a cheap linear scan)."""
+    return text.count("[") + text.count("{") > _DEEP_BRACKETS or _DEEP_LINE.search(text) is not None
+
+
+def check_nesting(text: str) -> None:
+    """Raise ``LimitExceeded`` (kind ``too_deep``) when ``text`` nests deeper than
+    MAX_PARSE_DEPTH, before any parser builds it: at the first collection deeper than MAX_DEPTH,
+    with the message the node graph check gives. Shallower documents, and syntax errors, are
+    left to the loader, which reports them as before. Linear, no recursion."""
+    if not may_be_deep(text):
+        return
+    depth = 0
+    first_too_deep = None
+    parser = _Base(text)
+    try:
+        while True:
+            event = parser.get_event()
+            if event is None or isinstance(event, yaml.StreamEndEvent):
+                return
+            if isinstance(event, _OPEN):
+                depth += 1
+                if depth > MAX_DEPTH and first_too_deep is None:
+                    first_too_deep = event
+                if depth > MAX_PARSE_DEPTH:
+                    raise LimitExceeded(
+                        "too_deep", f"nesting is deeper than {MAX_DEPTH} levels", first_too_deep
+                    )
+            elif isinstance(event, _CLOSE):
+                depth -= 1
+    except LimitExceeded:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" in (exc.problem or "") and exc.problem_mark is not None:
+            # libyaml's own stop at 1,000 levels (its scanner reads flow brackets ahead)
+            raise LimitExceeded(
+                "too_deep", f"nesting is deeper than {MAX_DEPTH} levels",
+                first_too_deep or exc.problem_mark,
+            ) from None  # fmt: skip
+        return  # a syntax error: the loader reports it, with its line and column
+    except yaml.YAMLError:
+        return
+    finally:
+        parser.dispose()
+
+
 def load_front_matter(text: str) -> Any:
     """Parse YAML text: the same value, or the same error, as :func:`strict_load`; faster."""
     data = fast_load(text)
@@ -276,7 +343,8 @@ def load_front_matter(text: str) -> Any:
 
 
 def strict_load(text: str) -> Any:
-    """Parse YAML text with :class:`StrictSafeLoader`."""
+    """Parse YAML text with :class:`StrictSafeLoader` (nesting bounded by ``check_nesting``)."""
+    check_nesting(text)
     loader = StrictSafeLoader(text)
     try:
         return loader.get_single_data()
@@ -469,7 +537,7 @@ def fast_load(text: str) -> Any:
     Any yaml-rs error (a duplicate key included) falls back, so errors are always PyYAML's.
     """
     raw = text.encode("utf-8", "surrogatepass")
-    if _slow_text(text, raw):
+    if _slow_text(text, raw) or may_be_deep(text):  # yaml-rs recurses: deep text never meets it
         return FALLBACK
     try:
         data = yaml_rs.loads(text, parse_datetime=False)
