@@ -166,11 +166,12 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
 
     def _build_mapping(self, node: Node, depth: int) -> dict[str, Any]:
         pairs = node.value
-        if any(key.tag == _MERGE for key, _ in pairs):
-            self.flatten_mapping(node)  # resolves '<<' merge keys as PyYAML does
+        merged = 0
+        if any(key.tag in _FLATTEN for key, _ in pairs):
+            merged = _flatten(self, node)
             pairs = node.value
         mapping: dict[str, Any] = {}
-        for key_node, value_node in pairs:
+        for index, (key_node, value_node) in enumerate(pairs):
             if key_node.__class__ is not ScalarNode:
                 shape = "list" if key_node.__class__ is SequenceNode else "mapping"
                 raise KeyProblem("non_text_key", f"found a {shape} used as a key", key_node)
@@ -180,7 +181,7 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
                     "non_text_key", f"found a key that is not text: {key!r:.40} (quote it)",
                     key_node,
                 )  # fmt: skip
-            if key in mapping:
+            if key in mapping and index >= merged and _explicit_before(pairs, merged, index, key):
                 raise KeyProblem("duplicate_key", f"found duplicate key {key!r:.60}", key_node)
             mapping[key] = self._build(value_node, depth + 1)
         return mapping
@@ -192,6 +193,15 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
             None, None, f"could not determine a constructor for the tag {node.tag!r}",
             node.start_mark,
         )  # fmt: skip
+
+    def flatten_mapping(self, node: MappingNode) -> None:
+        """PyYAML's, once per node (it also flattens the mappings merged in), remembering how
+        many pairs the merge put before the mapping's own (``_flatten``)."""
+        if hasattr(node, "merged_pairs"):
+            return
+        own = sum(1 for key, _ in node.value if key.tag != _MERGE)
+        super().flatten_mapping(node)
+        node.merged_pairs = len(node.value) - own
 
     def construct_yaml_timestamp(self, node: Node) -> Any:
         try:
@@ -206,9 +216,9 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
             raise yaml.constructor.ConstructorError(
                 None, None, f"expected a mapping node, but found {node.id}", node.start_mark
             )
-        self.flatten_mapping(node)  # resolves '<<' merge keys
+        merged = _flatten(self, node)
         mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        for index, (key_node, value_node) in enumerate(node.value):
             if not isinstance(key_node, ScalarNode):
                 shape = "list" if isinstance(key_node, SequenceNode) else "mapping"
                 raise KeyProblem("non_text_key", f"found a {shape} used as a key", key_node)
@@ -219,10 +229,35 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
                     f"found a key that is not text: {key!r:.40} (quote it)",
                     key_node,
                 )
-            if key in mapping:
+            if (
+                key in mapping
+                and index >= merged
+                and _explicit_before(node.value, merged, index, key)
+            ):
                 raise KeyProblem("duplicate_key", f"found duplicate key {key!r:.60}", key_node)
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
+
+
+_VALUE = "tag:yaml.org,2002:value"
+_FLATTEN = frozenset({_MERGE, _VALUE})
+
+
+def _flatten(loader: Any, node: MappingNode) -> int:
+    """PyYAML's flatten_mapping: '<<' merge keys resolved (their pairs first, so the mapping's
+    own keys override them) and a plain '=' key made text. Returns how many pairs the merge
+    put first: a key there may repeat (the last wins, as in PyYAML); only the mapping's own
+    keys must be unique."""
+    loader.flatten_mapping(node)
+    return getattr(node, "merged_pairs", 0)  # type: ignore[no-any-return]
+
+
+def _explicit_before(pairs: list[Any], merged: int, index: int, key: str) -> bool:
+    """Whether ``key`` is one of the mapping's own keys before ``index`` (a real duplicate),
+    not only one the merge brought in (which this key overrides)."""
+    return any(
+        pair[0].__class__ is ScalarNode and pair[0].value == key for pair in pairs[merged:index]
+    )
 
 
 def _too_large(node: Node) -> LimitExceeded:
