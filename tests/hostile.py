@@ -70,6 +70,12 @@ def build_hostile_corpus(folder: Path, marker: Path) -> dict[str, Outcome]:
         "huge_list.txt": b"---\nwebUrl: https://hostile.example/h\ntopics:\n"
         + b"  - t\n" * 120_000
         + b"---\n",
+        "huge_int.txt": b"---\nwebUrl: https://hostile.example/i\nquality: "
+        + b"9" * 5_000
+        + b"\n---\n",
+        # 23:30 at -05:00 on the last day of year 9999 is past year 9999 in UTC: NULL + warning
+        "overflow_ts_ok.md": b"---\nwebUrl: https://hostile.example/ts\n"
+        b"publishedDateTime: 9999-12-31T23:30:00-05:00\n---\n",
         "no_url.md": b'---\ntitle: "no url"\nquality: 50\n---\n',
         "url_is_a_list.md": b"---\nwebUrl: [a, b]\n---\n",
         "wrong_types_ok.md": (
@@ -89,6 +95,13 @@ def build_hostile_corpus(folder: Path, marker: Path) -> dict[str, Outcome]:
         "bom_ok.txt": Outcome(None),
         "crlf_ok.md": Outcome(None),
         "wrong_types_ok.md": Outcome(None),
+        "overflow_ts_ok.md": Outcome(None),
+        "huge_int.txt": Outcome(
+            "yaml_value",
+            3,
+            10,
+            yaml_prefix + "integer of 5000 digits is too long to be a number (key 'quality')",
+        ),
         "latin1.txt": Outcome(
             "not_utf8", 2, 12, "file is not valid UTF-8 (byte 0xe9); save it as UTF-8"
         ),

@@ -126,7 +126,7 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
                 return node.value
             if tag == _INT:
                 value = node.value
-                if value.isdigit() and (value[0] != "0" or value == "0"):
+                if value.isdigit() and (value[0] != "0" or value == "0") and len(value) < 4000:
                     return int(value)
             elif tag == _NULL:
                 return None
@@ -183,7 +183,13 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
                 )  # fmt: skip
             if key in mapping and index >= merged and _explicit_before(pairs, merged, index, key):
                 raise KeyProblem("duplicate_key", f"found duplicate key {key!r:.60}", key_node)
-            mapping[key] = self._build(value_node, depth + 1)
+            try:
+                mapping[key] = self._build(value_node, depth + 1)
+            except _TooLongInteger as exc:
+                if not exc.keyed:  # the innermost key names it
+                    exc.keyed = True
+                    exc.problem = f"{exc.problem} (key {key!r:.60})"
+                raise
         return mapping
 
     def _check_tag(self, node: Node) -> None:
@@ -202,6 +208,16 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
         own = sum(1 for key, _ in node.value if key.tag != _MERGE)
         super().flatten_mapping(node)
         node.merged_pairs = len(node.value) - own
+
+    def construct_yaml_int(self, node: Node) -> int:
+        try:
+            return super().construct_yaml_int(node)  # type: ignore[no-any-return]
+        except ValueError as exc:  # more digits than Python converts (sys.get_int_max_str_digits)
+            digits = sum(char.isdigit() for char in node.value)
+            raise _TooLongInteger(
+                None, None, f"integer of {digits} digits is too long to be a number",
+                node.start_mark,
+            ) from exc  # fmt: skip
 
     def construct_yaml_timestamp(self, node: Node) -> Any:
         try:
@@ -258,6 +274,12 @@ def _explicit_before(pairs: list[Any], merged: int, index: int, key: str) -> boo
     return any(
         pair[0].__class__ is ScalarNode and pair[0].value == key for pair in pairs[merged:index]
     )
+
+
+class _TooLongInteger(yaml.constructor.ConstructorError):
+    """An integer with more digits than Python converts: a value error, with its line."""
+
+    keyed = False
 
 
 def _too_large(node: Node) -> LimitExceeded:
@@ -390,6 +412,7 @@ def strict_load(text: str) -> Any:
 StrictSafeLoader.add_constructor(
     "tag:yaml.org,2002:timestamp", StrictSafeLoader.construct_yaml_timestamp
 )
+StrictSafeLoader.add_constructor(_INT, StrictSafeLoader.construct_yaml_int)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,6 +516,9 @@ def _widest(patterns: list[tuple[str, re.Pattern[str]]]) -> int:
 # A text longer than every resolver of its first character can match is text to PyYAML (a title
 # starting with 'T' cannot be True or Null), so most values skip the regex matches.
 _WIDEST = {first: _widest(patterns) for first, patterns in _IMPLICIT.items()}
+# Integers this long (about 3,000 digits) go the PyYAML way, which refuses more digits than
+# Python converts (4,300 by default) with the line and column.
+_LONG_INT_BITS = 10_000
 # Keys recur from document to document: the ones known to be plain text are remembered.
 _TEXT_KEYS: set[str] = set()
 _TEXT_KEYS_MAX = 10_000
@@ -531,6 +557,8 @@ class _Check:
                 self.container(item, depth + 1)
             elif kind is int:
                 self.ints = True
+                if item.bit_length() > _LONG_INT_BITS:  # PyYAML may refuse it: let it decide
+                    raise _Fallback
             elif kind is float:
                 self.floats = True
             elif item is not None and kind is not bool:

@@ -344,3 +344,26 @@ def test_deep_but_not_absurd_documents_keep_the_node_graph_errors() -> None:
     with pytest.raises(LimitExceeded) as caught:
         load_front_matter(text)
     assert (caught.value.kind, caught.value.problem_mark.column) == ("too_deep", 52)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem", "line", "column"),
+    [
+        ("q: " + "9" * 5_000 + "\n", "integer of 5000 digits is too long to be a number (key 'q')", 0, 3),
+        ("a:\n  b: [-" + "1" * 5_000 + "]\n", "integer of 5000 digits is too long to be a number (key 'b')", 1, 6),
+    ],
+)  # fmt: skip
+def test_an_integer_too_long_for_python_is_a_value_error_with_its_line(
+    text: str, problem: str, line: int, column: int
+) -> None:
+    assert fast_load(text) is FALLBACK  # yaml-rs built it; PyYAML refuses it
+    with pytest.raises(yaml.constructor.ConstructorError) as caught:
+        load_front_matter(text)
+    assert caught.value.problem == problem
+    assert (caught.value.problem_mark.line, caught.value.problem_mark.column) == (line, column)
+
+
+def test_a_long_integer_python_converts_still_loads() -> None:
+    text = "q: " + "9" * 4_000 + "\nh: 0x" + "f" * 5_000 + "\n"  # hex has no digit limit
+    assert load_front_matter(text) == yaml.safe_load(text)
+    assert load_front_matter(text)["q"] == int("9" * 4_000)

@@ -66,9 +66,19 @@ def test_every_bad_file_is_quarantined_with_its_exact_reason(
             assert row["reason"] == outcome.reason, name
     loaded = query(settings.warehouse, "select canonical_url from article order by 1")
     assert loaded == [
-        {"canonical_url": f"https://hostile.example/{n}"} for n in ("bom", "crlf", "w")
+        {"canonical_url": f"https://hostile.example/{n}"} for n in ("bom", "crlf", "ts", "w")
     ]
-    assert (summary.files_loaded, summary.files_rejected, summary.files_ignored) == (3, len(bad), 1)
+    assert (summary.files_loaded, summary.files_rejected, summary.files_ignored) == (4, len(bad), 1)
+    assert query(
+        settings.warehouse,
+        "select field, message from etl.warning where path like '%overflow_ts_ok.md' order by 1",
+    ) == [
+        {"field": "provider", "message": "no provider"},
+        {
+            "field": "publishedDateTime",
+            "message": "timestamp 9999-12-31T23:30:00-05:00 is out of range in UTC; stored as NULL",
+        },
+    ]
     assert (
         summary.files_seen
         == summary.files_loaded
@@ -165,7 +175,7 @@ def test_hostile_files_among_1000_good_documents_through_the_cli(
     n_bad = sum(1 for o in expected.values() if o.kind)
     winners = {d.web_url: d for d in sorted(docs, key=lambda d: d.published_at)}
     assert run["files_rejected"] == n_bad
-    assert run["files_loaded"] == len(winners) + 3
+    assert run["files_loaded"] == len(winners) + 4
     assert run["files_skipped"] == len(docs) - len(winners)
     assert run["files_ignored"] == 1
     assert (
@@ -198,9 +208,9 @@ def test_hostile_files_among_1000_good_documents_through_the_cli(
             "topics": doc.topics, "images": doc.images, "related_images": doc.related_images,
             "related": doc.related,
         }, url  # fmt: skip
-    # 12 from wrong_types_ok.md, "no provider" for bom_ok.txt and crlf_ok.md; none from the
-    # 1,000 well-formed documents.
-    assert query(wh, "select count(*) as n from etl.warning") == [{"n": 14}]
+    # 12 from wrong_types_ok.md, 2 from overflow_ts_ok.md, "no provider" for bom_ok.txt and
+    # crlf_ok.md; none from the 1,000 well-formed documents.
+    assert query(wh, "select count(*) as n from etl.warning") == [{"n": 16}]
 
 
 _yamlish = st.recursive(
@@ -390,4 +400,41 @@ def test_a_12000_level_block_list_is_quarantined_by_run_and_explained(tmp_path: 
         f"file: {path}",
         "REJECTED at extract (too_deep):",
         f"  {path}:4:99: could not parse front matter: nesting is deeper than 50 levels",
+    ]
+
+
+@pytest.mark.slow
+def test_explain_shows_a_huge_integer_and_an_overflowing_timestamp(tmp_path: Path) -> None:
+    """Both were kind 'unexpected' with no line, and explain crashed on them."""
+    huge = tmp_path / "huge_int.txt"
+    huge.write_bytes(
+        b"---\nwebUrl: https://hostile.example/i\nquality: " + b"9" * 5_000 + b"\n---\n"
+    )
+    late = tmp_path / "late.md"
+    late.write_text(
+        "---\nwebUrl: https://hostile.example/ts\n"
+        "publishedDateTime: 9999-12-31T23:30:00-05:00\n---\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+
+    def explain(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([NEWSFLOW, "explain", str(path)], env=env, capture_output=True,
+                              text=True, timeout=600)  # fmt: skip
+
+    rejected = explain(huge)
+    assert rejected.returncode == 1, rejected.stderr
+    path = huge.resolve().as_posix()
+    assert rejected.stdout.splitlines() == [
+        f"file: {path}",
+        "REJECTED at extract (yaml_value):",
+        f"  {path}:3:10: could not parse front matter: integer of 5000 digits is too long to be "
+        "a number (key 'quality')",
+    ]
+    loaded = explain(late)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.splitlines()[-3:] == [
+        "warnings:",
+        "  publishedDateTime: timestamp 9999-12-31T23:30:00-05:00 is out of range in UTC; "
+        "stored as NULL",
+        "  provider: no provider",
     ]
