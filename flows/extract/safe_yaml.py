@@ -341,7 +341,9 @@ def _children(node: Node) -> list[Node]:
 # document is walked event by event (libyaml's parser keeps its own stack, it does not recurse).
 _DEEP_PREFIX = 20
 _DEEP_BRACKETS = 8
-_DEEP_LINE = re.compile(rf"^[ \t?:-]{{{_DEEP_PREFIX}}}", re.M)
+# '\n' first, not '^' with re.M: a literal start is found at C speed (7x faster here)
+_DEEP_LINE = re.compile(rf"\n[ \t?:-]{{{_DEEP_PREFIX}}}")
+_DEEP_FIRST_LINE = re.compile(rf"[ \t?:-]{{{_DEEP_PREFIX}}}")
 assert 2 * _DEEP_PREFIX + _DEEP_BRACKETS + 1 <= MAX_DEPTH
 _OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 _CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
@@ -349,7 +351,11 @@ _CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 def may_be_deep(text: str) -> bool:
     """False when ``text`` provably nests no deeper than MAX_DEPTH (a cheap linear scan)."""
-    return text.count("[") + text.count("{") > _DEEP_BRACKETS or _DEEP_LINE.search(text) is not None
+    return (
+        text.count("[") + text.count("{") > _DEEP_BRACKETS
+        or _DEEP_LINE.search(text) is not None
+        or _DEEP_FIRST_LINE.match(text) is not None
+    )
 
 
 def check_nesting(text: str) -> None:
