@@ -49,6 +49,14 @@ def build_hostile_corpus(folder: Path, marker: Path) -> dict[str, Outcome]:
         "non_text_key.txt": b"---\nwebUrl: https://hostile.example/k\n2021: year\n---\n",
         "duplicate_key.txt": b"---\nwebUrl: https://hostile.example/a\nwebUrl: https://hostile.example/b\n---\n",
         "deep.txt": b"---\nx: " + b"[" * 200 + b"]" * 200 + b"\n---\n",
+        # 12,000 levels of block list in 24 KB: overflowed yaml-rs's stack (a segfault)
+        "deep_list.txt": b"---\nwebUrl: https://hostile.example/dl\nx:\n"
+        + b"- " * 12_000
+        + b"end\n---\n",
+        "deep_indented.txt": b"---\nx:\n"
+        + b"".join(b"  " * level + b"-\n" for level in range(1, 600))
+        + b"---\n",
+        "deep_flow.txt": b"---\nx: " + b"[" * 12_000 + b"]" * 12_000 + b"\n---\n",
         "bomb.txt": _bomb(),
         "recursive.txt": b"---\nwebUrl: https://hostile.example/r\nx: &x [*x]\n---\n",
         "python_tag.txt": (
@@ -62,6 +70,12 @@ def build_hostile_corpus(folder: Path, marker: Path) -> dict[str, Outcome]:
         "huge_list.txt": b"---\nwebUrl: https://hostile.example/h\ntopics:\n"
         + b"  - t\n" * 120_000
         + b"---\n",
+        "huge_int.txt": b"---\nwebUrl: https://hostile.example/i\nquality: "
+        + b"9" * 5_000
+        + b"\n---\n",
+        # 23:30 at -05:00 on the last day of year 9999 is past year 9999 in UTC: NULL + warning
+        "overflow_ts_ok.md": b"---\nwebUrl: https://hostile.example/ts\n"
+        b"publishedDateTime: 9999-12-31T23:30:00-05:00\n---\n",
         "no_url.md": b'---\ntitle: "no url"\nquality: 50\n---\n',
         "url_is_a_list.md": b"---\nwebUrl: [a, b]\n---\n",
         "wrong_types_ok.md": (
@@ -91,6 +105,13 @@ def build_hostile_corpus(folder: Path, marker: Path) -> dict[str, Outcome]:
         "outside_article.md": Outcome("outside_source"),
         "crlf_ok.md": Outcome(None),
         "wrong_types_ok.md": Outcome(None),
+        "overflow_ts_ok.md": Outcome(None),
+        "huge_int.txt": Outcome(
+            "yaml_value",
+            3,
+            10,
+            yaml_prefix + "integer of 5000 digits is too long to be a number (key 'quality')",
+        ),
         "latin1.txt": Outcome(
             "not_utf8", 2, 12, "file is not valid UTF-8 (byte 0xe9); save it as UTF-8"
         ),
@@ -127,6 +148,16 @@ def build_hostile_corpus(folder: Path, marker: Path) -> dict[str, Outcome]:
             "duplicate_key", 3, 1, yaml_prefix + "found duplicate key 'webUrl'"
         ),
         "deep.txt": Outcome("too_deep", 2, 53, yaml_prefix + "nesting is deeper than 50 levels"),
+        "deep_list.txt": Outcome(
+            "too_deep", 4, 99, yaml_prefix + "nesting is deeper than 50 levels"
+        ),
+        "deep_indented.txt": Outcome(
+            "too_deep", 52, 101, yaml_prefix + "nesting is deeper than 50 levels"
+        ),
+        # libyaml stops itself at 1,000 levels of flow (its scanner reads ahead): it says where
+        "deep_flow.txt": Outcome(
+            "too_deep", 2, 1003, yaml_prefix + "nesting is deeper than 50 levels"
+        ),
         "bomb.txt": Outcome(
             "too_large",
             6,

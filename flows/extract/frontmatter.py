@@ -69,8 +69,7 @@ def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
     def reject(
         kind: str, reason: str, line: int | None = None, col: int | None = None
     ) -> Rejection:
-        excerpt = raw[:_EXCERPT_BYTES].decode("utf-8", errors="replace").replace("\x00", "\\0")
-        return Rejection(path, STAGE, reason, line, col, sha256, excerpt, kind)
+        return Rejection(path, STAGE, reason, line, col, sha256, excerpt(raw), kind)
 
     if raw.startswith(BOM):
         raw = raw[len(BOM) :]
@@ -129,6 +128,11 @@ def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
             1,
         )
     return FrontMatter(path, sha256, data, body, yaml_text)
+
+
+def excerpt(raw: bytes) -> str:
+    """The start of a file as the quarantine shows it."""
+    return raw[:_EXCERPT_BYTES].decode("utf-8", errors="replace").replace("\x00", "\\0")
 
 
 def _yaml_kind(exc: yaml.MarkedYAMLError) -> str:

@@ -31,13 +31,17 @@ _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_DEPTH = 50
 MAX_EXPANDED_NODES = 100_000
+# Nesting no parser is allowed to see (see ``check_nesting``): far beyond MAX_DEPTH (which the
+# node graph enforces, with its usual errors), far below where a parser's stack can overflow
+# (yaml-rs segfaults at about 10,000 levels; libyaml stops itself at 1,000).
+MAX_PARSE_DEPTH = 500
 
 
 class LimitExceeded(yaml.MarkedYAMLError):
     """The document is valid YAML but breaks a newsflow limit (kind tells which)."""
 
-    def __init__(self, kind: str, problem: str, node: Node) -> None:
-        super().__init__(problem=problem, problem_mark=node.start_mark)
+    def __init__(self, kind: str, problem: str, node: Node | yaml.Event | yaml.Mark) -> None:
+        super().__init__(problem=problem, problem_mark=getattr(node, "start_mark", node))
         self.kind = kind
 
 
@@ -122,7 +126,7 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
                 return node.value
             if tag == _INT:
                 value = node.value
-                if value.isdigit() and (value[0] != "0" or value == "0"):
+                if value.isdigit() and (value[0] != "0" or value == "0") and len(value) < 4000:
                     return int(value)
             elif tag == _NULL:
                 return None
@@ -162,11 +166,12 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
 
     def _build_mapping(self, node: Node, depth: int) -> dict[str, Any]:
         pairs = node.value
-        if any(key.tag == _MERGE for key, _ in pairs):
-            self.flatten_mapping(node)  # resolves '<<' merge keys as PyYAML does
+        merged = 0
+        if any(key.tag in _FLATTEN for key, _ in pairs):
+            merged = _flatten(self, node)
             pairs = node.value
         mapping: dict[str, Any] = {}
-        for key_node, value_node in pairs:
+        for index, (key_node, value_node) in enumerate(pairs):
             if key_node.__class__ is not ScalarNode:
                 shape = "list" if key_node.__class__ is SequenceNode else "mapping"
                 raise KeyProblem("non_text_key", f"found a {shape} used as a key", key_node)
@@ -176,9 +181,15 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
                     "non_text_key", f"found a key that is not text: {key!r:.40} (quote it)",
                     key_node,
                 )  # fmt: skip
-            if key in mapping:
+            if key in mapping and index >= merged and _explicit_before(pairs, merged, index, key):
                 raise KeyProblem("duplicate_key", f"found duplicate key {key!r:.60}", key_node)
-            mapping[key] = self._build(value_node, depth + 1)
+            try:
+                mapping[key] = self._build(value_node, depth + 1)
+            except _TooLongInteger as exc:
+                if not exc.keyed:  # the innermost key names it
+                    exc.keyed = True
+                    exc.problem = f"{exc.problem} (key {key!r:.60})"
+                raise
         return mapping
 
     def _check_tag(self, node: Node) -> None:
@@ -188,6 +199,25 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
             None, None, f"could not determine a constructor for the tag {node.tag!r}",
             node.start_mark,
         )  # fmt: skip
+
+    def flatten_mapping(self, node: MappingNode) -> None:
+        """PyYAML's, once per node (it also flattens the mappings merged in), remembering how
+        many pairs the merge put before the mapping's own (``_flatten``)."""
+        if hasattr(node, "merged_pairs"):
+            return
+        own = sum(1 for key, _ in node.value if key.tag != _MERGE)
+        super().flatten_mapping(node)
+        node.merged_pairs = len(node.value) - own
+
+    def construct_yaml_int(self, node: Node) -> int:
+        try:
+            return super().construct_yaml_int(node)  # type: ignore[no-any-return]
+        except ValueError as exc:  # more digits than Python converts (sys.get_int_max_str_digits)
+            digits = sum(char.isdigit() for char in node.value)
+            raise _TooLongInteger(
+                None, None, f"integer of {digits} digits is too long to be a number",
+                node.start_mark,
+            ) from exc  # fmt: skip
 
     def construct_yaml_timestamp(self, node: Node) -> Any:
         try:
@@ -202,9 +232,9 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
             raise yaml.constructor.ConstructorError(
                 None, None, f"expected a mapping node, but found {node.id}", node.start_mark
             )
-        self.flatten_mapping(node)  # resolves '<<' merge keys
+        merged = _flatten(self, node)
         mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        for index, (key_node, value_node) in enumerate(node.value):
             if not isinstance(key_node, ScalarNode):
                 shape = "list" if isinstance(key_node, SequenceNode) else "mapping"
                 raise KeyProblem("non_text_key", f"found a {shape} used as a key", key_node)
@@ -215,10 +245,41 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
                     f"found a key that is not text: {key!r:.40} (quote it)",
                     key_node,
                 )
-            if key in mapping:
+            if (
+                key in mapping
+                and index >= merged
+                and _explicit_before(node.value, merged, index, key)
+            ):
                 raise KeyProblem("duplicate_key", f"found duplicate key {key!r:.60}", key_node)
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
+
+
+_VALUE = "tag:yaml.org,2002:value"
+_FLATTEN = frozenset({_MERGE, _VALUE})
+
+
+def _flatten(loader: Any, node: MappingNode) -> int:
+    """PyYAML's flatten_mapping: '<<' merge keys resolved (their pairs first, so the mapping's
+    own keys override them) and a plain '=' key made text. Returns how many pairs the merge
+    put first: a key there may repeat (the last wins, as in PyYAML); only the mapping's own
+    keys must be unique."""
+    loader.flatten_mapping(node)
+    return getattr(node, "merged_pairs", 0)  # type: ignore[no-any-return]
+
+
+def _explicit_before(pairs: list[Any], merged: int, index: int, key: str) -> bool:
+    """Whether ``key`` is one of the mapping's own keys before ``index`` (a real duplicate),
+    not only one the merge brought in (which this key overrides)."""
+    return any(
+        pair[0].__class__ is ScalarNode and pair[0].value == key for pair in pairs[merged:index]
+    )
+
+
+class _TooLongInteger(yaml.constructor.ConstructorError):
+    """An integer with more digits than Python converts: a value error, with its line."""
+
+    keyed = False
 
 
 def _too_large(node: Node) -> LimitExceeded:
@@ -269,6 +330,75 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
+# Bounding the nesting before any parser sees a document, in two linear scans that cannot
+# overflow. Block nesting needs indentation: each nested block collection starts at a column
+# greater than its parent's, except a list that is a mapping's value (same column), which a
+# list's child then indents again; so a block collection at depth d starts at column
+# >= d / 2 - 1, and its first entry's line starts with that many spaces and indicators
+# ('- ', '? ', ': '). Flow nesting needs one '[' or '{' per level. A document with no line
+# starting with _DEEP_PREFIX such characters and at most _DEEP_BRACKETS brackets is therefore
+# at most 2 * _DEEP_PREFIX + _DEEP_BRACKETS + 1 <= MAX_DEPTH deep: the cheap test. Any other
+# document is walked event by event (libyaml's parser keeps its own stack, it does not recurse).
+_DEEP_PREFIX = 20
+_DEEP_BRACKETS = 8
+# '\n' first, not '^' with re.M: a literal start is found at C speed (7x faster here)
+_DEEP_LINE = re.compile(rf"\n[ \t?:-]{{{_DEEP_PREFIX}}}")
+_DEEP_FIRST_LINE = re.compile(rf"[ \t?:-]{{{_DEEP_PREFIX}}}")
+assert 2 * _DEEP_PREFIX + _DEEP_BRACKETS + 1 <= MAX_DEPTH
+_OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def may_be_deep(text: str) -> bool:
+    """False when ``text`` provably nests no deeper than MAX_DEPTH (a cheap linear scan)."""
+    return (
+        text.count("[") + text.count("{") > _DEEP_BRACKETS
+        or _DEEP_LINE.search(text) is not None
+        or _DEEP_FIRST_LINE.match(text) is not None
+    )
+
+
+def check_nesting(text: str) -> None:
+    """Raise ``LimitExceeded`` (kind ``too_deep``) when ``text`` nests deeper than
+    MAX_PARSE_DEPTH, before any parser builds it: at the first collection deeper than MAX_DEPTH,
+    with the message the node graph check gives. Shallower documents, and syntax errors, are
+    left to the loader, which reports them as before. Linear, no recursion."""
+    if not may_be_deep(text):
+        return
+    depth = 0
+    first_too_deep = None
+    parser = _Base(text)
+    try:
+        while True:
+            event = parser.get_event()
+            if event is None or isinstance(event, yaml.StreamEndEvent):
+                return
+            if isinstance(event, _OPEN):
+                depth += 1
+                if depth > MAX_DEPTH and first_too_deep is None:
+                    first_too_deep = event
+                if depth > MAX_PARSE_DEPTH:
+                    raise LimitExceeded(
+                        "too_deep", f"nesting is deeper than {MAX_DEPTH} levels", first_too_deep
+                    )
+            elif isinstance(event, _CLOSE):
+                depth -= 1
+    except LimitExceeded:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" in (exc.problem or "") and exc.problem_mark is not None:
+            # libyaml's own stop at 1,000 levels (its scanner reads flow brackets ahead)
+            raise LimitExceeded(
+                "too_deep", f"nesting is deeper than {MAX_DEPTH} levels",
+                first_too_deep or exc.problem_mark,
+            ) from None  # fmt: skip
+        return  # a syntax error: the loader reports it, with its line and column
+    except yaml.YAMLError:
+        return
+    finally:
+        parser.dispose()
+
+
 def load_front_matter(text: str) -> Any:
     """Parse YAML text: the same value, or the same error, as :func:`strict_load`; faster."""
     data = fast_load(text)
@@ -276,7 +406,8 @@ def load_front_matter(text: str) -> Any:
 
 
 def strict_load(text: str) -> Any:
-    """Parse YAML text with :class:`StrictSafeLoader`."""
+    """Parse YAML text with :class:`StrictSafeLoader` (nesting bounded by ``check_nesting``)."""
+    check_nesting(text)
     loader = StrictSafeLoader(text)
     try:
         return loader.get_single_data()
@@ -287,6 +418,7 @@ def strict_load(text: str) -> Any:
 StrictSafeLoader.add_constructor(
     "tag:yaml.org,2002:timestamp", StrictSafeLoader.construct_yaml_timestamp
 )
+StrictSafeLoader.add_constructor(_INT, StrictSafeLoader.construct_yaml_int)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,6 +522,9 @@ def _widest(patterns: list[tuple[str, re.Pattern[str]]]) -> int:
 # A text longer than every resolver of its first character can match is text to PyYAML (a title
 # starting with 'T' cannot be True or Null), so most values skip the regex matches.
 _WIDEST = {first: _widest(patterns) for first, patterns in _IMPLICIT.items()}
+# Integers this long (about 3,000 digits) go the PyYAML way, which refuses more digits than
+# Python converts (4,300 by default) with the line and column.
+_LONG_INT_BITS = 10_000
 # Keys recur from document to document: the ones known to be plain text are remembered.
 _TEXT_KEYS: set[str] = set()
 _TEXT_KEYS_MAX = 10_000
@@ -428,6 +563,8 @@ class _Check:
                 self.container(item, depth + 1)
             elif kind is int:
                 self.ints = True
+                if item.bit_length() > _LONG_INT_BITS:  # PyYAML may refuse it: let it decide
+                    raise _Fallback
             elif kind is float:
                 self.floats = True
             elif item is not None and kind is not bool:
@@ -469,7 +606,7 @@ def fast_load(text: str) -> Any:
     Any yaml-rs error (a duplicate key included) falls back, so errors are always PyYAML's.
     """
     raw = text.encode("utf-8", "surrogatepass")
-    if _slow_text(text, raw):
+    if _slow_text(text, raw) or may_be_deep(text):  # yaml-rs recurses: deep text never meets it
         return FALLBACK
     try:
         data = yaml_rs.loads(text, parse_datetime=False)

@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,11 +24,16 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.extract.frontmatter import parse_document, read_file
+from flows.extract.frontmatter import excerpt, parse_document, read_file
 from flows.normalize.document import DocumentRows, normalize_document
 from flows.records import Rejection
 
 T = TypeVar("T")
+# Test-only: a worker kills itself with SIGSEGV on a file containing these bytes, to test the
+# crash rule with a real signal (read once, when a worker process imports this module).
+_CRASH_ON = os.environ.get("NEWSFLOW_TEST_CRASH_ON", "").encode()
+# The exit code of an isolated chunk process that failed with a Python error (not a crash).
+_ERROR_EXIT = 70
 # Files per worker task: small enough to balance the workers and keep each one's memory low; the
 # load merges several of them per transaction (``batch_size`` documents).
 CHUNK_FILES = 1000
@@ -205,6 +210,8 @@ def process_file(
         sha = hashlib.sha256(raw).hexdigest()
         if sha == known_sha256:
             return FileRead(path, size, mtime, sha, "same"), None
+        if _CRASH_ON and _CRASH_ON in raw:
+            os.kill(os.getpid(), signal.SIGSEGV)
         doc = parse_document(path, raw)
         result = doc if isinstance(doc, Rejection) else normalize_document(doc)
     except Exception as exc:  # one bad file must never stop the run
@@ -214,6 +221,18 @@ def process_file(
         )  # fmt: skip
     outcome = "rejected" if isinstance(result, Rejection) else "parsed"
     return FileRead(path, size, mtime, sha, outcome), result
+
+
+def crashed_file(path: str, max_file_bytes: int, reason: str) -> tuple[FileRead, Rejection]:
+    """The quarantine row of a file the parser crashed on: read and hashed, never parsed again."""
+    read = read_file(path, max_file_bytes)
+    if isinstance(read, Rejection):
+        return FileRead(path, None, None, None, "rejected"), read
+    raw, size, mtime = read
+    sha = hashlib.sha256(raw).hexdigest()
+    rejection = Rejection(path, "extract", reason, sha256=sha, excerpt=excerpt(raw),
+                          kind="parser_crash")  # fmt: skip
+    return FileRead(path, size, mtime, sha, "rejected"), rejection
 
 
 def _arrow_safe(result: DocumentRows | Rejection) -> DocumentRows | Rejection:
@@ -230,20 +249,34 @@ def _arrow_safe(result: DocumentRows | Rejection) -> DocumentRows | Rejection:
 
 
 def chunk_tables(
-    items: Sequence[tuple[str, str | None]], max_file_bytes: int
+    items: Sequence[tuple[str, str | None]],
+    max_file_bytes: int,
+    *,
+    cursor: int | None = None,
+    crashed: Mapping[int, str] | None = None,
 ) -> dict[str, pa.Table]:
     """Read, parse and normalize one chunk of (path, known sha256) into its staging tables.
 
     Pure (no side effects besides reading the files), so it runs the same on a local worker
     process or on a remote Dask worker; a document Arrow cannot hold is quarantined alone.
+    ``cursor``: an open file descriptor where the index of the file about to be parsed is
+    written first (``len(items)`` once all are), so a crashed worker names its file;
+    ``crashed``: index -> reason of files a parser crashed on, quarantined without parsing.
     """
     files: list[FileRead] = []
     results: list[DocumentRows | Rejection] = []
-    for path, known in items:
-        read, result = process_file(path, max_file_bytes, known)
+    for index, (path, known) in enumerate(items):
+        if cursor is not None:
+            os.pwrite(cursor, index.to_bytes(8, "little"), 0)
+        if crashed and index in crashed:
+            read, result = crashed_file(path, max_file_bytes, crashed[index])
+        else:
+            read, result = process_file(path, max_file_bytes, known)
         files.append(read)
         if result is not None:
             results.append(result)
+    if cursor is not None:
+        os.pwrite(cursor, len(items).to_bytes(8, "little"), 0)
     try:
         return build_tables(results, files)
     except (pa.ArrowException, ValueError, TypeError, OverflowError):
@@ -273,12 +306,40 @@ def staged_bytes(tables: dict[str, pa.Table]) -> int:
 
 
 def process_chunk(
-    items: Sequence[tuple[str, str | None]], max_file_bytes: int, batch_dir: str
+    items: Sequence[tuple[str, str | None]],
+    max_file_bytes: int,
+    batch_dir: str,
+    crashed: Mapping[int, str] | None = None,
 ) -> ChunkSummary:
-    """Worker entry point: one chunk of (path, known sha256) -> one staged batch on disk."""
-    tables = chunk_tables(items, max_file_bytes)
+    """Worker entry point: one chunk of (path, known sha256) -> one staged batch on disk.
+
+    While it parses, ``<batch_dir>.cursor`` holds the index of the file being parsed (see
+    ``stage_files``: how a crashed worker's file is found); it is removed once the batch is
+    staged.
+    """
+    cursor_path = _cursor_path(batch_dir)
+    cursor_path.parent.mkdir(parents=True, exist_ok=True)
+    cursor = os.open(cursor_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        tables = chunk_tables(items, max_file_bytes, cursor=cursor, crashed=crashed)
+    finally:
+        os.close(cursor)
     write_batch(tables, Path(batch_dir))
+    cursor_path.unlink(missing_ok=True)
     return summarize(tables, batch_dir)
+
+
+def _cursor_path(batch_dir: str | Path) -> Path:
+    return Path(f"{batch_dir}.cursor")
+
+
+def _read_cursor(batch_dir: str | Path) -> int | None:
+    """The index a worker wrote last for this chunk, or None when it never started it."""
+    try:
+        data = _cursor_path(batch_dir).read_bytes()
+    except OSError:
+        return None
+    return int.from_bytes(data, "little") if len(data) == 8 else None
 
 
 def write_batch(tables: dict[str, pa.Table], batch_dir: Path) -> None:
@@ -424,17 +485,116 @@ def stage_files(
         return
     # 'spawn' keeps workers free of the parent's threads and event loops (Prefect runs some).
     context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(
-        max_workers=min(workers, count), mp_context=context, initializer=_die_with_parent
-    ) as pool:
-        pending: deque[cf.Future[ChunkSummary]] = deque()
+    workers = min(workers, count)  # never more processes than chunks
+    pool = _pool(workers, context)
+    pending: deque[_Pending] = deque()
+    try:
+        for chunk, batch_dir in chunks:
+            future = pool.submit(process_chunk, chunk, max_file_bytes, str(batch_dir))
+            pending.append(_Pending(future, chunk, batch_dir))
+            if len(pending) >= workers + QUEUED_CHUNKS:
+                summary, pool = _next_summary(pending, pool, workers, context, max_file_bytes)
+                yield summary
+        while pending:
+            summary, pool = _next_summary(pending, pool, workers, context, max_file_bytes)
+            yield summary
+    finally:  # stopped early (a failed load) or failed: drop what has not started
+        for item in pending:
+            item.future.cancel()
+        pool.shutdown(wait=True)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    future: cf.Future[ChunkSummary]
+    chunk: Sequence[tuple[str, str | None]]
+    batch_dir: Path
+
+
+def _pool(workers: int, context: Any) -> cf.ProcessPoolExecutor:
+    return cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_die_with_parent
+    )
+
+
+def _next_summary(
+    pending: deque[_Pending],
+    pool: cf.ProcessPoolExecutor,
+    workers: int,
+    context: Any,
+    max_file_bytes: int,
+) -> tuple[ChunkSummary, cf.ProcessPoolExecutor]:
+    """The first pending chunk's summary (taken off ``pending``), and the pool to go on with.
+
+    When a worker dies (a parser crash: a signal, an abort), the pool is broken and every
+    unfinished chunk with it. A chunk that never started is queued again on a new pool; a chunk
+    a worker had started (its cursor file exists) is run again alone in its own process, so a
+    crash there can only be its own: the cursor names the file, which is quarantined with kind
+    ``parser_crash``, and the chunk is run again without parsing it.
+    """
+    while True:
         try:
-            for chunk, batch_dir in chunks:
-                pending.append(pool.submit(process_chunk, chunk, max_file_bytes, str(batch_dir)))
-                if len(pending) >= workers + QUEUED_CHUNKS:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:  # stopped early (a failed load) or failed: drop what has not started
-            for future in pending:
-                future.cancel()
+            summary = pending[0].future.result()
+            pending.popleft()
+            return summary, pool
+        except cf.process.BrokenProcessPool:
+            pool.shutdown(wait=True)
+            pool = _pool(workers, context)
+            for i, item in enumerate(list(pending)):
+                future = item.future
+                if future.done() and not isinstance(
+                    future.exception(), cf.process.BrokenProcessPool
+                ):
+                    continue  # finished (or failed on its own) before the pool broke
+                if _read_cursor(item.batch_dir) is None:
+                    future = pool.submit(process_chunk, item.chunk, max_file_bytes,
+                                         str(item.batch_dir))  # fmt: skip
+                else:
+                    future = cf.Future()
+                    future.set_result(
+                        _run_alone(item.chunk, max_file_bytes, item.batch_dir, context)
+                    )
+                pending[i] = _Pending(future, item.chunk, item.batch_dir)
+
+
+def _run_alone(
+    chunk: Sequence[tuple[str, str | None]], max_file_bytes: int, batch_dir: Path, context: Any
+) -> ChunkSummary:
+    """Process one chunk in a process of its own until it succeeds, quarantining each file
+    its parser crashes on (at most one per attempt)."""
+    crashed: dict[int, str] = {}
+    while True:
+        _cursor_path(batch_dir).unlink(missing_ok=True)
+        process = context.Process(
+            target=_alone_entry, args=(chunk, max_file_bytes, str(batch_dir), crashed),
+            daemon=True,
+        )  # fmt: skip
+        process.start()
+        process.join()
+        code = process.exitcode
+        if code == 0:
+            return summarize(read_batch(batch_dir), str(batch_dir))
+        index = _read_cursor(batch_dir)
+        if code == _ERROR_EXIT or index is None or index >= len(chunk) or index in crashed:
+            raise cf.process.BrokenProcessPool(
+                f"a worker process died (exit code {code}) while staging {batch_dir.name}, "
+                "not while parsing a file"
+            )
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        crashed[index] = f"the parser crashed on this file (its worker process: {how})"
+
+
+def _alone_entry(
+    chunk: Sequence[tuple[str, str | None]],
+    max_file_bytes: int,
+    batch_dir: str,
+    crashed: Mapping[int, str],
+) -> None:
+    _die_with_parent()
+    try:
+        process_chunk(chunk, max_file_bytes, batch_dir, crashed)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        os._exit(_ERROR_EXIT)

@@ -226,7 +226,11 @@ def to_timestamp(value: Any, name: str, out: Collector) -> dt.datetime | None:
         if value.tzinfo is None:
             out.warn(name, "timestamp has no UTC offset; UTC assumed")
             return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00: past year 9999 in UTC
+            out.warn(name, f"timestamp {value.isoformat()} is out of range in UTC; stored as NULL")
+            return None
     if isinstance(value, dt.date):
         out.warn(name, "date without a time; midnight UTC assumed")
         return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)

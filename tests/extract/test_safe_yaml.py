@@ -14,11 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.extract.frontmatter import split_front_matter
-from flows.extract.safe_yaml import FALLBACK, fast_load, load_front_matter, strict_load
+from flows.extract.safe_yaml import (
+    FALLBACK,
+    MAX_DEPTH,
+    LimitExceeded,
+    check_nesting,
+    fast_load,
+    load_front_matter,
+    may_be_deep,
+    strict_load,
+)
 from tests.conftest import CORPUS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,6 +179,11 @@ def test_load_front_matter_gives_pyyamls_value_or_error(text: str) -> None:
         ("k: a\x07b\n", None),  # PyYAML's reader refuses control characters
         ("k: 2021-02-30\n", None),
         ("k: " + "[" * 60 + "]" * 60 + "\n", None),  # deeper than MAX_DEPTH
+        # a merge key with an override: the mapping's own key wins (was "duplicate key 'x'")
+        ("b: &b {x: 1, y: 2}\nc: {<<: *b, x: 3}\n", {"b": {"x": 1, "y": 2}, "c": {"x": 3, "y": 2}}),
+        ("=: x\n", {"=": "x"}),  # a plain '=' key is text (was "unknown tag")
+        ("b: &b {x: 1}\nc: {<<: *b, x: 3, x: 4}\n", None),  # a real duplicate stays one
+        ("k: " + "- " * 12_000 + "\n", None),  # 12,000 levels: never handed to yaml-rs
     ],
 )
 def test_where_yaml_1_1_and_1_2_differ_pyyaml_decides(text: str, expected: Any) -> None:
@@ -238,3 +253,117 @@ def test_folded_and_commented_scalars_agree(text: str) -> None:
     fast = fast_load(text)
     assert fast is not FALLBACK
     assert canonical(fast) == strict_or_error(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("b: &b {x: 1, y: 2}\nc: {<<: *b, x: 3}\n", {"b": {"x": 1, "y": 2}, "c": {"x": 3, "y": 2}}),
+        ("b: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n", {"b": {"x": 1, "y": 2}, "c": {"x": 3, "y": 2}}),
+        ("a: &a {x: 1}\nb: &b {x: 2, z: 1}\nc: {<<: [*a, *b], x: 5}\n",
+         {"a": {"x": 1}, "b": {"x": 2, "z": 1}, "c": {"x": 5, "z": 1}}),
+        ("a: &a {x: 1}\nc: {<<: *a, x: 3, y: !!set {p: null}}\n",
+         {"a": {"x": 1}, "c": {"x": 3, "y": {"p"}}}),  # the generic (fallback) path
+        ("=: x\n", {"=": "x"}),
+        ("k: {=: x, y: 1}\n", {"k": {"=": "x", "y": 1}}),
+    ],
+)  # fmt: skip
+def test_once_rejected_valid_forms_load_exactly_as_pyyaml_does(text: str, expected: Any) -> None:
+    assert yaml.safe_load(text) == expected
+    assert canonical(load_front_matter(text)) == canonical(expected)
+    assert canonical(strict_load(text)) == canonical(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ("a: 1\na: 2\n", 1, 0),
+        ("b: &b {x: 1}\nc: {<<: *b, x: 3, x: 4}\n", 1, 18),
+        ("b: &b {x: 1}\nc:\n  <<: *b\n  x: 3\n  'x': 4\n", 4, 2),
+        ("b: &b {x: 1}\nc: {x: 3, <<: *b, x: 4, y: !!set {}}\n", 1, 18),  # generic path
+    ],
+)
+def test_real_duplicates_next_to_a_merge_are_still_rejected(
+    text: str, line: int, column: int
+) -> None:
+    with pytest.raises(yaml.constructor.ConstructorError) as caught:
+        load_front_matter(text)
+    assert caught.value.problem == "found duplicate key 'x'" or text.startswith("a:")
+    assert (caught.value.problem_mark.line, caught.value.problem_mark.column) == (line, column)
+
+
+def _depth(value: Any) -> int:
+    stack, deepest = [(value, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend(
+                (child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)
+            )
+    return deepest
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents() | KEPT | seed_variants())
+def test_the_cheap_nesting_bound_never_passes_a_document_deeper_than_max_depth(text: str) -> None:
+    if not may_be_deep(text):
+        try:
+            value = strict_load(text)
+        except Exception:
+            return
+        assert _depth(value) <= MAX_DEPTH
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ("x:\n" + "- " * 12_000 + "end\n", 1, 98),  # compact: 24 KB, 12,000 levels
+        ("x:\n" + "".join("  " * i + "-\n" for i in range(1, 600)), 50, 100),  # indented
+        ("x: " + "[" * 12_000 + "]" * 12_000 + "\n", 0, 1002),  # libyaml stops at 1,000
+        ("x: " + "{a: " * 600 + "}" * 600 + "\n", 0, 199),
+    ],
+)
+def test_too_deep_documents_are_refused_before_any_parser_builds_them(
+    text: str, line: int, column: int
+) -> None:
+    assert fast_load(text) is FALLBACK
+    for check in (check_nesting, load_front_matter):
+        with pytest.raises(LimitExceeded) as caught:
+            check(text)
+        assert caught.value.kind == "too_deep"
+        assert caught.value.problem == f"nesting is deeper than {MAX_DEPTH} levels"
+        mark = caught.value.problem_mark
+        assert (mark.line, mark.column) == (line, column)
+
+
+def test_deep_but_not_absurd_documents_keep_the_node_graph_errors() -> None:
+    text = "x: " + "[" * 60 + "]" * 60 + "\n"
+    assert may_be_deep(text)
+    check_nesting(text)  # 60 levels: left to the loader, which reports as before
+    with pytest.raises(LimitExceeded) as caught:
+        load_front_matter(text)
+    assert (caught.value.kind, caught.value.problem_mark.column) == ("too_deep", 52)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem", "line", "column"),
+    [
+        ("q: " + "9" * 5_000 + "\n", "integer of 5000 digits is too long to be a number (key 'q')", 0, 3),
+        ("a:\n  b: [-" + "1" * 5_000 + "]\n", "integer of 5000 digits is too long to be a number (key 'b')", 1, 6),
+    ],
+)  # fmt: skip
+def test_an_integer_too_long_for_python_is_a_value_error_with_its_line(
+    text: str, problem: str, line: int, column: int
+) -> None:
+    assert fast_load(text) is FALLBACK  # yaml-rs built it; PyYAML refuses it
+    with pytest.raises(yaml.constructor.ConstructorError) as caught:
+        load_front_matter(text)
+    assert caught.value.problem == problem
+    assert (caught.value.problem_mark.line, caught.value.problem_mark.column) == (line, column)
+
+
+def test_a_long_integer_python_converts_still_loads() -> None:
+    text = "q: " + "9" * 4_000 + "\nh: 0x" + "f" * 5_000 + "\n"  # hex has no digit limit
+    assert load_front_matter(text) == yaml.safe_load(text)
+    assert load_front_matter(text)["q"] == int("9" * 4_000)

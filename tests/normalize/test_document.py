@@ -224,3 +224,19 @@ _URL_PIECES = st.sampled_from(
 def test_canonical_url_shortcut_agrees_with_urlsplit(url: str) -> None:
     if url.strip():
         assert canonical_url(url) == split_canonical(url.strip())
+
+
+def test_a_timestamp_past_year_9999_in_utc_is_null_with_a_warning() -> None:
+    from flows.normalize.document import Collector, to_timestamp
+
+    out = Collector()
+    late = dt.datetime(9999, 12, 31, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    early = dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    assert to_timestamp(late, "publishedDateTime", out) is None
+    assert to_timestamp(early.isoformat(), "related[1].publishedDateTime", out) is None
+    assert out.warnings == [
+        ("publishedDateTime",
+         "timestamp 9999-12-31T23:30:00-05:00 is out of range in UTC; stored as NULL"),
+        ("related[1].publishedDateTime",
+         "timestamp 0001-01-01T00:00:00+05:00 is out of range in UTC; stored as NULL"),
+    ]  # fmt: skip

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +22,11 @@ from flows.normalize.document import DocumentRows, make_id, normalize_document
 from flows.records import FrontMatter, Rejection
 from flows.settings import load_settings
 from flows.tools.synth import write_corpus
-from tests.conftest import query
+from tests.conftest import REPO, query
 from tests.hostile import MAX_FILE_BYTES, build_hostile_corpus
 
 NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
+SEEDS = REPO / "seeds" / "articles"
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +66,19 @@ def test_every_bad_file_is_quarantined_with_its_exact_reason(
             assert row["reason"] == outcome.reason, name
     loaded = query(settings.warehouse, "select canonical_url from article order by 1")
     assert loaded == [
-        {"canonical_url": f"https://hostile.example/{n}"} for n in ("bom", "crlf", "w")
+        {"canonical_url": f"https://hostile.example/{n}"} for n in ("bom", "crlf", "ts", "w")
     ]
-    assert (summary.files_loaded, summary.files_rejected, summary.files_ignored) == (3, len(bad), 1)
+    assert (summary.files_loaded, summary.files_rejected, summary.files_ignored) == (4, len(bad), 1)
+    assert query(
+        settings.warehouse,
+        "select field, message from etl.warning where path like '%overflow_ts_ok.md' order by 1",
+    ) == [
+        {"field": "provider", "message": "no provider"},
+        {
+            "field": "publishedDateTime",
+            "message": "timestamp 9999-12-31T23:30:00-05:00 is out of range in UTC; stored as NULL",
+        },
+    ]
     assert (
         summary.files_seen
         == summary.files_loaded
@@ -163,7 +175,7 @@ def test_hostile_files_among_1000_good_documents_through_the_cli(
     n_bad = sum(1 for o in expected.values() if o.kind)
     winners = {d.web_url: d for d in sorted(docs, key=lambda d: d.published_at)}
     assert run["files_rejected"] == n_bad
-    assert run["files_loaded"] == len(winners) + 3
+    assert run["files_loaded"] == len(winners) + 4
     assert run["files_skipped"] == len(docs) - len(winners)
     assert run["files_ignored"] == 1
     assert (
@@ -196,9 +208,9 @@ def test_hostile_files_among_1000_good_documents_through_the_cli(
             "topics": doc.topics, "images": doc.images, "related_images": doc.related_images,
             "related": doc.related,
         }, url  # fmt: skip
-    # 12 from wrong_types_ok.md, "no provider" for bom_ok.txt and crlf_ok.md; none from the
-    # 1,000 well-formed documents.
-    assert query(wh, "select count(*) as n from etl.warning") == [{"n": 14}]
+    # 12 from wrong_types_ok.md, 2 from overflow_ts_ok.md, "no provider" for bom_ok.txt and
+    # crlf_ok.md; none from the 1,000 well-formed documents.
+    assert query(wh, "select count(*) as n from etl.warning") == [{"n": 16}]
 
 
 _yamlish = st.recursive(
@@ -276,3 +288,153 @@ def test_a_file_name_that_is_not_utf8_is_quarantined_and_the_run_goes_on(tmp_pat
     assert (third.files_loaded, third.files_rejected) == (1, 0)
     assert query(settings.warehouse, "select count(*) as n from etl.rejection") == [{"n": 0}]
     assert query(settings.warehouse, "select count(*) as n from article") == [{"n": 2}]
+
+
+@pytest.mark.slow
+def test_seeds_among_every_hostile_file_and_a_crashing_parser_through_the_cli(
+    tmp_path: Path,
+) -> None:
+    """The seeds mixed with every hostile file, with worker processes, one of which a parser
+    crash kills (a real SIGSEGV, through the test hook): exit 0, the seeds loaded exactly as
+    alone, every file accounted for, the crashed file quarantined by name."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus / "seeds")
+    expected = build_hostile_corpus(corpus / "bad", tmp_path / "pwned")
+    crash = corpus / "bad" / "crash.md"
+    crash.write_text("---\n# CRASH-THE-PARSER\nwebUrl: https://hostile.example/c\n---\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+    env["NEWSFLOW_TEST_CRASH_ON"] = "CRASH-THE-PARSER"
+
+    def run(source: Path, warehouse: Path) -> subprocess.CompletedProcess[str]:
+        args = [NEWSFLOW, "run", "--no-prefect", "--source", str(source), "--warehouse",
+                str(warehouse), "--max-file-bytes", str(MAX_FILE_BYTES), "--workers", "2",
+                "--batch-size", "10"]  # fmt: skip
+        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+
+    mixed = run(corpus, tmp_path / "mixed.duckdb")
+    assert mixed.returncode == 0, mixed.stderr
+    alone = run(corpus / "seeds", tmp_path / "alone.duckdb")
+    assert alone.returncode == 0, alone.stderr
+
+    seed_rows = (
+        "select a.*, (select count(*) from image i where i.article_id = a.article_id) as images,"
+        " (select count(*) from related r where r.article_id = a.article_id) as related,"
+        " (select list(topic_id order by position) from article_topic t"
+        "  where t.article_id = a.article_id) as topics"
+        " from article a where a.source_path like '%/seeds/%' order by a.article_id"
+    )
+    seeds = query(tmp_path / "alone.duckdb", seed_rows)
+    assert len(seeds) > 0
+    assert query(tmp_path / "mixed.duckdb", seed_rows) == seeds
+
+    bad = {name: o for name, o in expected.items() if o.kind}
+    rows = {
+        Path(r["path"]).name: r
+        for r in query(
+            tmp_path / "mixed.duckdb", "select path, kind, line, col, reason from etl.rejection"
+        )
+    }
+    assert sorted(rows) == sorted([*bad, "crash.md"])
+    for name, outcome in bad.items():
+        assert (rows[name]["kind"], rows[name]["line"], rows[name]["col"]) == (
+            outcome.kind, outcome.line, outcome.col,
+        ), name  # fmt: skip
+        if outcome.reason:
+            assert rows[name]["reason"] == outcome.reason, name
+    assert rows["crash.md"] == {
+        "path": crash.resolve().as_posix(),
+        "kind": "parser_crash",
+        "line": None,
+        "col": None,
+        "reason": "the parser crashed on this file (its worker process: killed by SIGSEGV)",
+    }
+    [summary] = query(tmp_path / "mixed.duckdb", "select * from etl.run")
+    [seed_summary] = query(tmp_path / "alone.duckdb", "select * from etl.run")
+    good = sum(1 for o in expected.values() if not o.kind)
+    assert summary["files_loaded"] == seed_summary["files_loaded"] + good
+    assert summary["files_rejected"] == len(bad) + 1
+    assert summary["files_ignored"] == seed_summary["files_ignored"] + 1  # notes.json
+    assert (
+        summary["files_seen"]
+        == summary["files_loaded"] + summary["files_rejected"] + summary["files_skipped"]
+        + summary["files_ignored"]
+    )  # fmt: skip
+    # every hostile file (each outcome, notes.json, crash.md) is seen once, besides the seeds
+    assert summary["files_seen"] == seed_summary["files_seen"] + len(expected) + 2
+
+
+@pytest.mark.slow
+def test_a_12000_level_block_list_is_quarantined_by_run_and_explained(tmp_path: Path) -> None:
+    """24 KB of '- - - ...' once overflowed the fast parser's stack: run and explain died with
+    a segfault (exit 139) and the file was never quarantined."""
+    src = tmp_path / "src"
+    src.mkdir()
+    deep = src / "deep_list.txt"
+    deep.write_bytes(
+        b"---\nwebUrl: https://hostile.example/dl\nx:\n" + b"- " * 12_000 + b"end\n---\n"
+    )
+    (src / "ok.md").write_text('---\ntitle: "ok"\nwebUrl: "https://hostile.example/ok"\n---\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+    warehouse = tmp_path / "d.duckdb"
+    run = subprocess.run(
+        [NEWSFLOW, "run", "--no-prefect", "--source", str(src), "--warehouse", str(warehouse)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert query(warehouse, "select path, kind, line, col, reason from etl.rejection") == [
+        {
+            "path": deep.resolve().as_posix(), "kind": "too_deep", "line": 4, "col": 99,
+            "reason": "could not parse front matter: nesting is deeper than 50 levels",
+        }
+    ]  # fmt: skip
+    assert query(warehouse, "select canonical_url from article") == [
+        {"canonical_url": "https://hostile.example/ok"}
+    ]
+    explain = subprocess.run(
+        [NEWSFLOW, "explain", str(deep), "--warehouse", str(warehouse)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert explain.returncode == 1, explain.stderr
+    path = deep.resolve().as_posix()
+    assert explain.stdout.splitlines()[:3] == [
+        f"file: {path}",
+        "REJECTED at extract (too_deep):",
+        f"  {path}:4:99: could not parse front matter: nesting is deeper than 50 levels",
+    ]
+
+
+@pytest.mark.slow
+def test_explain_shows_a_huge_integer_and_an_overflowing_timestamp(tmp_path: Path) -> None:
+    """Both were kind 'unexpected' with no line, and explain crashed on them."""
+    huge = tmp_path / "huge_int.txt"
+    huge.write_bytes(
+        b"---\nwebUrl: https://hostile.example/i\nquality: " + b"9" * 5_000 + b"\n---\n"
+    )
+    late = tmp_path / "late.md"
+    late.write_text(
+        "---\nwebUrl: https://hostile.example/ts\n"
+        "publishedDateTime: 9999-12-31T23:30:00-05:00\n---\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFLOW_")}
+
+    def explain(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([NEWSFLOW, "explain", str(path)], env=env, capture_output=True,
+                              text=True, timeout=600)  # fmt: skip
+
+    rejected = explain(huge)
+    assert rejected.returncode == 1, rejected.stderr
+    path = huge.resolve().as_posix()
+    assert rejected.stdout.splitlines() == [
+        f"file: {path}",
+        "REJECTED at extract (yaml_value):",
+        f"  {path}:3:10: could not parse front matter: integer of 5000 digits is too long to be "
+        "a number (key 'quality')",
+    ]
+    loaded = explain(late)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.splitlines()[-3:] == [
+        "warnings:",
+        "  publishedDateTime: timestamp 9999-12-31T23:30:00-05:00 is out of range in UTC; "
+        "stored as NULL",
+        "  provider: no provider",
+    ]

@@ -210,12 +210,3 @@ def test_a_failed_publish_is_recorded_failed_and_leaves_nothing_behind(small_dis
     assert query(warehouse, "select status from etl.run order by started_at") == [
         {"status": "success"}, {"status": "failed"}, {"status": "success"},
     ]  # fmt: skip
-
-
-def test_a_negative_lock_timeout_is_a_usage_error(tmp_path: Path) -> None:
-    done = run(tmp_path / "news.duckdb", "--lock-timeout", "-1")
-    assert (done.returncode, done.stderr) == (
-        2,
-        "newsflow: error: lock timeout must be >= 0, got -1.0\n",
-    )
-    assert list(tmp_path.iterdir()) == []
