@@ -179,7 +179,7 @@ def _is_cheap(command: str) -> bool:
 
     Run: the commands whose program is ``source``, ``newsflow`` or ``python``. Skipped, because
     they are expensive: ``newsflow run`` without ``--no-prefect`` (a temporary Prefect server,
-    about 20 s), ``newsflow serve`` (runs until stopped), ``newsflow bench`` (minutes), and every
+    10-20 s), ``newsflow serve`` (runs until stopped), ``newsflow bench`` (minutes), and every
     other program: the installs (Quick start commands 1 and 2; the test builds the warehouse
     with ``newsflow run --no-prefect`` in place of command 1's run), the test suite and the
     linters (they need the test extras and take minutes).
