@@ -277,6 +277,8 @@ def test_run_through_prefect_with_env_warehouse(mixed_corpus: Path, tmp_path: Pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "files: 4 seen = 3 loaded" in proc.stdout
     assert "database is locked" not in proc.stdout + proc.stderr
+    logged = (proc.stdout + proc.stderr).splitlines()
+    assert [line for line in logged if "ERROR" in line or "WARNING" in line] == []
     [run] = query(tmp_path / "env.duckdb", "select run_id, flow_run_id, status from etl.run")
     assert run["status"] == "success"
     assert run["flow_run_id"] == run["run_id"]
