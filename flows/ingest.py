@@ -146,7 +146,7 @@ def begin_run(
     parameters: dict[str, Any],
 ) -> None:
     """Prepare the working copy (``settings.warehouse`` is it) and open the run's row."""
-    prepare_working(files, settings.full_refresh)
+    prepare_working(files, settings.full_refresh, settings.sql_dir)
     conn = _connect(settings)
     try:
         db.ensure_schema(conn, settings.sql_dir)

@@ -15,6 +15,15 @@ class StageFailed(RuntimeError):
         self.detail = detail
 
 
+class WarehouseNotFound(FileNotFoundError):
+    """No warehouse at the path a command reads: the one wording every read command shows
+    (``flows.analysis.warehouse.require_warehouse`` raises it; the CLI exits 1)."""
+
+    def __init__(self, shown_path: str) -> None:
+        super().__init__(f"warehouse not found: {shown_path} (load it first with newsflow run)")
+        self.shown_path = shown_path
+
+
 @dataclass(frozen=True, slots=True)
 class FrontMatter:
     """One document whose front matter parsed to a mapping."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flows.analysis.warehouse import require_warehouse
 from flows.db import connect, records
 from flows.extract.frontmatter import read_document
 from flows.normalize.document import DocumentRows, normalize_document
@@ -13,10 +14,9 @@ from flows.records import Rejection
 
 
 def list_rejections(warehouse: Path) -> list[dict[str, Any]]:
-    """The quarantine: every file currently rejected, oldest path first."""
-    if not warehouse.exists():
-        return []
-    conn = connect(warehouse, read_only=True)
+    """The quarantine: every file currently rejected, oldest path first (a missing warehouse
+    raises :class:`~flows.records.WarehouseNotFound`: no false all-clear)."""
+    conn = connect(require_warehouse(warehouse), read_only=True)
     try:
         return records(
             conn,
@@ -42,6 +42,10 @@ class Explanation:
 
 
 def explain_file(path: Path, max_file_bytes: int, warehouse: Path | None) -> Explanation:
+    """What ``path`` becomes (rows, or the rejection), and, when ``warehouse`` is given, what
+    the warehouse holds of it; a ``warehouse`` given but missing raises ``WarehouseNotFound``."""
+    if warehouse is not None:
+        require_warehouse(warehouse)
     resolved = path.resolve().as_posix()
     result = read_document(resolved, max_file_bytes)
     explanation = Explanation(resolved)
@@ -57,7 +61,7 @@ def explain_file(path: Path, max_file_bytes: int, warehouse: Path | None) -> Exp
             explanation.rows = _rows_by_table(rows)
             explanation.warnings = rows.warnings
             explanation.drift = rows.observations
-    if warehouse is not None and warehouse.exists():
+    if warehouse is not None:
         explanation.warehouse_state = _warehouse_state(warehouse, explanation)
     return explanation
 

@@ -19,6 +19,8 @@ from filelock import FileLock, Timeout
 
 from flows.db import open_connection, records
 from flows.load.publish import WarehouseFiles, describe_holder, files_for, read_holder
+from flows.paths import shown
+from flows.records import WarehouseNotFound
 
 COLUMNS = (
     "run_id, flow_run_id, status, started_at, finished_at, files_seen, files_loaded, "
@@ -42,12 +44,12 @@ class RunHistory:
 def read_runs(warehouse: Path, limit: int = 10) -> RunHistory:
     """The last ``limit`` rows of ``etl.run`` for the warehouse published at ``warehouse``.
 
-    Raises ``FileNotFoundError`` when neither the warehouse nor its working copy exists.
+    Raises :class:`WarehouseNotFound` when neither the warehouse nor its working copy exists.
     """
     files = files_for(warehouse)
     history = RunHistory(warehouse=files.published)
     if not files.published.exists() and not files.working.exists():
-        raise FileNotFoundError(f"no warehouse at {warehouse}: load it first with `newsflow run`")
+        raise WarehouseNotFound(shown(warehouse))
     if _writer_active(files):
         history.writer = read_holder(files) or {}
         history.notes.append(

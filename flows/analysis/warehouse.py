@@ -32,6 +32,8 @@ from typing import Any
 import duckdb
 
 from flows.db import open_sandboxed
+from flows.paths import shown
+from flows.records import WarehouseNotFound
 
 ROLES = ("table", "model", "etl")
 # Order-independent content checksum, recomputable from any copy of the rows in DuckDB.
@@ -92,9 +94,15 @@ def open_warehouse(path: Path | str | None = None) -> duckdb.DuckDBPyConnection:
     from flows.settings import load_settings
 
     published = Path(path) if path is not None else load_settings().warehouse
-    if not published.exists():
-        raise FileNotFoundError(f"no warehouse at {published}: run `newsflow run` first")
-    return open_sandboxed(published)
+    return open_sandboxed(require_warehouse(published))
+
+
+def require_warehouse(path: Path) -> Path:
+    """``path`` when a warehouse is published there; else :class:`WarehouseNotFound` (a
+    ``FileNotFoundError``), the one wording of a missing warehouse."""
+    if not path.exists():
+        raise WarehouseNotFound(shown(path))
+    return path
 
 
 def read_relation(name: str, path: Path | str | None = None) -> Any:

@@ -222,19 +222,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _open(args: argparse.Namespace) -> Iterator[Any]:
-    """The warehouse, read-only; None (after saying why) when it cannot be opened."""
+    """The warehouse, read-only; None (after saying why) when it cannot be opened. A missing
+    one raises ``WarehouseNotFound`` (``newsflow: warehouse not found: ...``, exit 1)."""
     import duckdb
 
-    from flows.analysis.warehouse import Warehouse
+    from flows.analysis.warehouse import Warehouse, require_warehouse
 
-    path = load_settings(warehouse=args.warehouse).warehouse
-    if not path.exists():
-        print(
-            f"newsflow: warehouse not found: {_shown(path)} (load it first with newsflow run)",
-            file=sys.stderr,
-        )
-        yield None
-        return
+    path = require_warehouse(load_settings(warehouse=args.warehouse).warehouse)
     try:
         wh = Warehouse(path)
     except duckdb.Error as exc:

@@ -30,8 +30,8 @@ from flows.cli.args import add_warehouse as _add_warehouse
 from flows.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from flows.paths import shown as _shown
 from flows.pipeline import env as prefect_env
-from flows.records import StageFailed
-from flows.settings import from_env, load_settings
+from flows.records import StageFailed, WarehouseNotFound
+from flows.settings import Settings, from_env, load_settings
 
 RUN_EXAMPLE = """\
 examples:
@@ -126,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    check_run_inputs(settings)  # before Prefect starts or anything is created
     if args.no_prefect:
         from flows.ingest import run_ingest
 
@@ -145,6 +146,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"--strict: {summary['files_rejected']} document(s) rejected", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def check_run_inputs(settings: Settings) -> None:
+    """The user errors a run would find only once started, found before anything starts or is
+    created: a missing source, and a ``--warehouse`` path that is a folder or a file newsflow
+    did not create. Raises ``StageFailed`` with the message the run would give."""
+    from flows.extract.discover import check_sources
+    from flows.load.publish import check_published, files_for
+
+    check_sources(settings.sources)
+    check_published(files_for(settings.warehouse))
 
 
 def print_summary(summary: dict[str, Any], elapsed: float) -> None:
@@ -207,7 +219,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not args.path.exists() and not args.path.is_symlink():
         print(f"newsflow: no such file: {args.path}", file=sys.stderr)
         return EXIT_FAILED
-    found = explain_file(args.path, settings.max_file_bytes, settings.warehouse)
+    # A warehouse named (--warehouse, NEWSFLOW_WAREHOUSE) must exist; the default one is only
+    # consulted when it does: explaining a file needs no warehouse.
+    named = args.warehouse is not None or "warehouse" in from_env(os.environ)
+    warehouse = settings.warehouse if named or settings.warehouse.exists() else None
+    found = explain_file(args.path, settings.max_file_bytes, warehouse)
     print(f"file: {_shown(Path(found.path))}")
     if found.keys:
         print(f"front matter keys: {', '.join(found.keys)}")
@@ -306,15 +322,15 @@ def _add_model_commands(commands: Any) -> None:
         epilog="example:\n  newsflow docs --out build/catalog",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_warehouse(docs)  # only where --out goes by default: the catalog needs no warehouse
     add_out_dir(docs, "catalog")
     docs.set_defaults(handler=cmd_docs)
 
 
 def _require_warehouse(path: Path) -> None:
-    if not path.exists():
-        raise StageFailed(
-            "connect", f"warehouse not found: {_shown(path)} (load it first with newsflow run)"
-        )
+    from flows.analysis.warehouse import require_warehouse
+
+    require_warehouse(path)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -362,7 +378,7 @@ def print_data_tests(results: list[dict[str, Any]], seconds: float | None = None
 def cmd_docs(args: argparse.Namespace) -> int:
     from flows.models.catalog import compile_catalog, write_catalog
 
-    settings = load_settings()
+    settings = load_settings(warehouse=args.warehouse)
     catalog = compile_catalog(settings.sql_dir)
     out = out_dir(args, settings.warehouse)
     for path in write_catalog(catalog, out):
@@ -381,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"newsflow: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except StageFailed as exc:
+    except (StageFailed, WarehouseNotFound) as exc:
         print(f"newsflow: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # e.g. `newsflow run | head`: stop quietly

@@ -60,6 +60,14 @@ def discover_files(sources: Iterable[Path | str]) -> list[Path]:
     return discover(sources).files
 
 
+def check_sources(sources: Iterable[Path | str]) -> None:
+    """Fail with ``StageFailed("discover", "source not found: ...")`` unless every source is a
+    file or a folder: the check ``discover`` makes, for the CLI to make before a run starts."""
+    for source in sources:
+        if not (os.path.isfile(source) or os.path.isdir(source)):
+            raise StageFailed("discover", f"source not found: {Path(source)}")
+
+
 def discover(sources: Iterable[Path | str]) -> Discovery:
     """Article files under the sources, recursively, sorted and unique, with their size and mtime.
 
@@ -89,7 +97,7 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
             found.add(os.path.abspath(root), info.st_size, info.st_mtime_ns)
             continue
         if not root.is_dir():
-            raise StageFailed("discover", f"source not found: {root}")
+            check_sources([root])
         stack = [os.path.abspath(root)]
         while stack:
             folder = stack.pop()

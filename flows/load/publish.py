@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 from filelock import FileLock, Timeout
 
-from flows.db import MARKER, connect, open_connection
+from flows.db import MARKER, connect, ensure_schema, open_connection
 from flows.records import StageFailed
 
 
@@ -204,10 +204,13 @@ def describe_holder(holder: dict[str, Any] | None) -> str:
     )
 
 
-def prepare_working(files: WarehouseFiles, full_refresh: bool) -> None:
+def prepare_working(files: WarehouseFiles, full_refresh: bool, sql_dir: Path | None = None) -> None:
     """Make sure a usable working copy exists: start from the published file, or from nothing.
 
-    Call with the writer lock held. ``full_refresh`` starts an empty warehouse. A working copy
+    Call with the writer lock held. ``full_refresh`` starts an empty warehouse (its schema from
+    ``sql_dir``/schema) that keeps the history (:data:`HISTORY_TABLES`) of the working copy, or
+    of the published file when there is no usable working copy (:func:`_fresh_with_history`).
+    A working copy
     that does not open or whose ``etl.meta`` cannot be read (truncated by a kill or a full disk
     while it was copied by an older newsflow, or damaged since) is removed and made again from
     the published file. The copy is written beside it and renamed into place once complete and
@@ -218,7 +221,11 @@ def prepare_working(files: WarehouseFiles, full_refresh: bool) -> None:
     shutil.rmtree(files.staging, ignore_errors=True)
     for leftover in (files.copying, files.publishing):
         leftover.unlink(missing_ok=True)
-    if full_refresh or (files.working.exists() and not working_copy_usable(files.working)):
+    usable = files.working.exists() and working_copy_usable(files.working)
+    if full_refresh and sql_dir is not None:
+        _fresh_with_history(files, files.working if usable else files.published, sql_dir)
+        return
+    if full_refresh or (files.working.exists() and not usable):
         _remove_working(files)
     if full_refresh or files.working.exists():
         return
@@ -233,6 +240,75 @@ def prepare_working(files: WarehouseFiles, full_refresh: bool) -> None:
             raise StageFailed(
                 "begin", f"cannot copy {files.published} to make the working copy: {exc}"
             ) from exc
+
+
+# The etl tables that record history rather than describe the current load: a full refresh
+# rebuilds the data (etl.file, etl.rejection, etl.warning, etl.drift, etl.front_matter,
+# etl.model, the warehouse tables) and carries these over.
+HISTORY_TABLES = ("etl.run",)
+
+
+def _fresh_with_history(files: WarehouseFiles, prior: Path, sql_dir: Path) -> None:
+    """Replace the working copy with an empty warehouse holding ``prior``'s history tables.
+
+    The new file is built beside it (``copying``), checkpointed, synced and renamed into place,
+    so a crash leaves either the old working copy or the new one. Columns are carried by name
+    (those the current schema still has), so a refresh across schema versions keeps them too.
+    """
+    files.copying.unlink(missing_ok=True)
+    conn = connect(files.copying)
+    try:
+        ensure_schema(conn, sql_dir)
+        if prior.exists() and _attach_prior(conn, prior):
+            for table in HISTORY_TABLES:
+                _carry(conn, table)
+            conn.execute("detach prior")
+        conn.execute("checkpoint")
+    except duckdb.Error as exc:
+        conn.close()
+        files.copying.unlink(missing_ok=True)
+        raise StageFailed(
+            "begin", f"cannot carry the run history of {prior} into the rebuilt warehouse: {exc}"
+        ) from exc
+    except BaseException:
+        conn.close()
+        files.copying.unlink(missing_ok=True)
+        raise
+    conn.close()
+    with open(files.copying, "rb") as handle:
+        os.fsync(handle.fileno())
+    _remove_working(files)  # its write-ahead log must not meet the new file
+    os.replace(files.copying, files.working)
+    _sync_folder(files.home)
+
+
+def _attach_prior(conn: duckdb.DuckDBPyConnection, prior: Path) -> bool:
+    """Attach ``prior`` read-only as ``prior``; False when it does not open (a damaged file,
+    the reason to rebuild: there is no history to keep)."""
+    try:
+        conn.execute("attach ? as prior (read_only)", [str(prior)])
+    except duckdb.Error:
+        return False
+    return True
+
+
+def _carry(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Copy ``prior.<table>`` into ``<table>``, the columns both have, by name."""
+    schema, name = table.split(".")
+    columns = [
+        row[0]
+        for row in conn.execute(
+            "select p.column_name from duckdb_columns() p join duckdb_columns() c "
+            "on p.column_name = c.column_name and c.database_name = current_database() "
+            "and c.schema_name = p.schema_name and c.table_name = p.table_name "
+            "where p.database_name = 'prior' and p.schema_name = ? and p.table_name = ? "
+            "order by p.column_index",
+            [schema, name],
+        ).fetchall()
+    ]
+    if columns:
+        listed = ", ".join(f'"{c}"' for c in columns)
+        conn.execute(f"insert into {table} ({listed}) select {listed} from prior.{table}")
 
 
 # A DuckDB file is its header (three 4 KiB blocks) followed by ``total_blocks`` blocks.

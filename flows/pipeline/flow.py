@@ -8,7 +8,9 @@ The stage logic lives in the core; here each stage is wrapped in a task, the bus
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import logging
 from functools import partial
 from typing import Any
 
@@ -17,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.logging.handlers import PrefectConsoleHandler
 from prefect.runtime import flow_run
 from prefect.schedules import Cron, Interval
 from prefect.settings import PREFECT_API_URL
@@ -38,6 +41,35 @@ OVERLAP = {
     "enqueue": ConcurrencyLimitStrategy.ENQUEUE,
     "cancel": ConcurrencyLimitStrategy.CANCEL_NEW,
 }
+
+
+class _NoStageTraceback(logging.Formatter):
+    """The console's formatter, without the traceback of a :class:`StageFailed`: a stage that
+    fails for a reason the user caused (a missing source, a busy warehouse) logs one line on
+    the console; Prefect's API log (the UI) keeps the traceback."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info and isinstance(record.exc_info[1], StageFailed):
+            record = copy.copy(record)
+            record.exc_info = record.exc_text = None
+        return self.inner.format(record)
+
+
+def quiet_stage_tracebacks() -> None:
+    """Wrap the formatter of Prefect's console handlers in :class:`_NoStageTraceback` (once;
+    again after Prefect set its logging up anew)."""
+    for handler in logging.getLogger().handlers:
+        formatter = handler.formatter
+        wrapped = isinstance(formatter, _NoStageTraceback)
+        if isinstance(handler, PrefectConsoleHandler) and formatter is not None and not wrapped:
+            handler.setFormatter(_NoStageTraceback(formatter))
+
+
+quiet_stage_tracebacks()
 
 
 def _lock_is_busy(_task: Any, _task_run: Any, state: Any) -> bool:
@@ -111,6 +143,7 @@ def ingest(
     """
     values = dict(locals())
     del values["lock_retries"]
+    quiet_stage_tracebacks()
     settings = load_settings(**from_values(values))
     logger = get_run_logger()
     logger.info("ingest %s -> %s", ", ".join(str(s) for s in settings.sources), settings.warehouse)

@@ -129,7 +129,7 @@ def test_a_run_that_never_finished_is_interrupted(two_runs: Settings) -> None:
 
 
 def test_no_warehouse_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"no warehouse at .*: load it first"):
+    with pytest.raises(FileNotFoundError, match=r"warehouse not found: .*none.duckdb \(load it"):
         read_runs(tmp_path / "none.duckdb")
 
 
@@ -169,7 +169,7 @@ def test_status_command_without_a_warehouse_exits_1(tmp_path: Path) -> None:
     proc = _newsflow("status", "--warehouse", "none.duckdb", cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stderr == (
-        "newsflow: no warehouse at none.duckdb: load it first with `newsflow run`\n"
+        "newsflow: warehouse not found: none.duckdb (load it first with newsflow run)\n"
     )
 
 

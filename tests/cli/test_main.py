@@ -99,11 +99,168 @@ def test_missing_source_fails_with_a_clear_message(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert proc.stderr.strip() == "newsflow: discover failed: source not found: nowhere"
-    # A failed run publishes nothing; its row is in the writer's working copy.
-    working = files_for(tmp_path / "x.duckdb").working
-    assert not (tmp_path / "x.duckdb").exists()
-    [run] = query(working, "select status, error from etl.run")
-    assert run == {"status": "failed", "error": "discover failed: source not found: nowhere"}
+    # Found before the run starts: no warehouse, no working copy, no lock.
+    assert list(tmp_path.iterdir()) == []
+
+
+def _user_error_setups(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """Run arguments that are user errors, and the one line each must print."""
+    (tmp_path / "src").mkdir()
+    shutil.copy(CORPUS / "seed.txt", tmp_path / "src" / "seed.txt")
+    (tmp_path / "folder.duckdb").mkdir()
+    (tmp_path / "notes.duckdb").write_text("not a warehouse\n")
+    way_out = (
+        "; newsflow only writes warehouses it created and never modifies another file "
+        "(--full-refresh included): choose another --warehouse path, or move this one away"
+    )
+    return {
+        "missing source": (
+            ["--source", "/nope", "--warehouse", "out/x.duckdb"],
+            "newsflow: discover failed: source not found: /nope",
+        ),
+        "folder": (
+            ["--source", "src", "--warehouse", "folder.duckdb"],
+            f"newsflow: warehouse failed: {tmp_path / 'folder.duckdb'} is a folder, not a "
+            f"warehouse file{way_out}",
+        ),
+        "foreign file": (
+            ["--source", "src", "--warehouse", "notes.duckdb"],
+            f"newsflow: warehouse failed: {tmp_path / 'notes.duckdb'} is not a DuckDB database, "
+            f"so not a newsflow warehouse{way_out}",
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing source", "folder", "foreign file"])
+def test_user_errors_are_found_before_prefect_starts(case: str, tmp_path: Path) -> None:
+    """The default (Prefect) path: one clean line, exit 1, nothing created, Prefect never
+    started (it used to start a temporary API, log a 15-line traceback from
+    prefect/task_engine.py and leave out/.x.duckdb.newsflow/writer.lock)."""
+    args, message = _user_error_setups(tmp_path)[case]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    proc = run_checkout("run", *args, cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", message + "\n")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_stage_failing_inside_the_flow_prints_no_traceback(
+    mixed_corpus: Path, tmp_path: Path
+) -> None:
+    """A user-caused StageFailed inside the flow (here: another run holds the warehouse) logs
+    its task's failure in one line, no traceback, and the command ends with its message."""
+    from flows.load.publish import writer_lock
+
+    files = files_for(tmp_path / "x.duckdb")
+    with writer_lock(files, "other-run", 1):
+        proc = run_checkout(
+            "run", "--source", "src", "--warehouse", "x.duckdb", "--lock-timeout", "0",
+            cwd=tmp_path,
+        )  # fmt: skip
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "Task run 'lock-" in proc.stderr  # Prefect's own one-line record of the failure
+    last = proc.stderr.strip().splitlines()[-2:]  # then Prefect stops its temporary API
+    assert last[0].startswith(
+        "newsflow: lock failed: another newsflow run holds the warehouse "
+        f"{tmp_path / 'x.duckdb'} (run other-run, pid {os.getpid()}"
+    ), proc.stderr
+    assert "Stopping temporary server" in last[1]
+
+
+def test_strict_under_prefect_fails_the_flow_run_and_exits_1(
+    mixed_corpus: Path, tmp_path: Path
+) -> None:
+    """``--strict`` is a flow parameter: the flow run ends Failed, as the exit code says."""
+    proc = run_checkout(
+        "run", "--strict", "--source", "src", "--warehouse", "x.duckdb", cwd=tmp_path
+    )
+    assert proc.returncode == 1
+    assert "--strict: 1 document(s) rejected" in proc.stderr
+    assert "Finished in state Failed('strict failed: 1 document(s) rejected" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    [run] = query(tmp_path / "x.duckdb", "select status from etl.run")
+    assert run == {"status": "success"}  # published: strict judges the run, not the data
+
+
+READ_COMMANDS = [
+    ("rejections",), ("explain", "src/seed.txt"), ("status",), ("query", "select 1"),
+    ("tables",), ("report",), ("export",), ("models",), ("check",),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=[c[0] for c in READ_COMMANDS])
+def test_a_missing_warehouse_is_one_error_for_every_command(
+    command: tuple[str, ...],
+    mixed_corpus: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``rejections --warehouse typo.duckdb`` used to exit 0 with "0 file(s) in the
+    quarantine" (a false all-clear), ``explain FILE --warehouse /typo`` exited 0, and the others
+    said it in three wordings."""
+    from flows.cli import main as cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*command, "--warehouse", "typo.duckdb"]) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "newsflow: warehouse not found: typo.duckdb (load it first with "
+                          "newsflow run)\n")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_explain_without_a_warehouse_explains_the_file(
+    mixed_corpus: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No --warehouse and no default warehouse: the file is explained, the warehouse part left
+    out (an explicit --warehouse that is missing is an error, above)."""
+    from flows.cli import main as cli
+
+    monkeypatch.delenv("NEWSFLOW_WAREHOUSE", raising=False)
+    real = cli.load_settings
+    absent = tmp_path / "absent.duckdb"
+    monkeypatch.setattr(
+        cli, "load_settings", lambda **kw: real(**{**kw, "warehouse": kw["warehouse"] or absent})
+    )
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["explain", "src/seed.txt"]) == 0
+    out, err = capsys.readouterr()
+    assert "article: 1 row(s)" in out and err == ""
+    assert "warehouse" not in out.split("\n\n")[-1]
+
+
+def test_docs_takes_warehouse_and_writes_beside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``docs`` was the only subcommand without --warehouse; its --out defaults beside it."""
+    from flows.cli import main as cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["docs", "--warehouse", "w/x.duckdb"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines()[:2] == ["wrote w/catalog/catalog.md", "wrote w/catalog/catalog.html"]
+    assert not (tmp_path / "w" / "x.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("docs", "message"),
+    [("0", "must be at least 1, got 0"), ("-5", "must be 0 or more, got -5"),
+     ("many", "not a whole number: 'many'")],
+)  # fmt: skip
+def test_bench_arguments_are_usage_errors(
+    docs: str, message: str, capsys: pytest.CaptureFixture
+) -> None:
+    from flows.cli import main as cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["bench", "--docs", docs])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"newsflow bench: error: argument --docs: {message}"
+    )
 
 
 def test_help_shows_an_example(tmp_path: Path) -> None:
@@ -120,6 +277,8 @@ def test_run_through_prefect_with_env_warehouse(mixed_corpus: Path, tmp_path: Pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "files: 4 seen = 3 loaded" in proc.stdout
     assert "database is locked" not in proc.stdout + proc.stderr
+    logged = (proc.stdout + proc.stderr).splitlines()
+    assert [line for line in logged if "ERROR" in line or "WARNING" in line] == []
     [run] = query(tmp_path / "env.duckdb", "select run_id, flow_run_id, status from etl.run")
     assert run["status"] == "success"
     assert run["flow_run_id"] == run["run_id"]

@@ -14,6 +14,7 @@ from flows import ingest
 from flows.ingest import RunSummary, run_ingest
 from flows.load.publish import files_for
 from flows.normalize.document import make_id
+from flows.records import StageFailed
 from flows.settings import Settings
 from tests.conftest import query, table_contents
 
@@ -197,7 +198,33 @@ def test_full_refresh_rebuilds_from_the_sources(
     assert summary.files_loaded == 1
     assert articles(settings) == [(A, "a", "a.md", False, 0)]
     assert ledger(settings) == {"a.md": "loaded"}
-    assert len(query(settings.warehouse, "select * from etl.run")) == 1
+    # The data is rebuilt, the history is not: every run is still in etl.run.
+    assert len(query(settings.warehouse, "select * from etl.run")) == 3
+
+
+def test_full_refresh_keeps_the_run_history(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """Three full-refresh runs (one failing in between): etl.run holds every run with its
+    status; it used to hold only the last one."""
+    src = tmp_path / "src"
+    src.mkdir()
+    write_doc(src, "a.md", A, "a")
+    settings = make_settings(src).with_overrides(full_refresh=True)
+    first = run_ingest(settings)
+    with pytest.raises(StageFailed, match="source not found"):
+        run_ingest(settings.with_overrides(sources=(tmp_path / "gone",)))
+    third = run_ingest(settings)
+    fourth = run_ingest(settings)
+    runs = query(
+        settings.warehouse,
+        "select run_id, status, files_loaded from etl.run order by started_at",
+    )
+    statuses = [(r["status"], r["files_loaded"]) for r in runs]
+    assert statuses == [("success", 1), ("failed", 0), ("success", 1), ("success", 1)]
+    assert [runs[i]["run_id"] for i in (0, 2, 3)] == [first.run_id, third.run_id, fourth.run_id]
+    assert articles(settings) == [(A, "a", "a.md", False, 0)]
+    assert ledger(settings) == {"a.md": "loaded"}
 
 
 def test_working_copy_is_rebuilt_from_the_published_file(

@@ -228,6 +228,9 @@ def test_served_schedule_loads_a_new_file_and_status_shows_the_runs(
         assert "  success " in line
 
     assert _stop(proc) == 0
+    # Quiet by default (issue 17): serving and its runs log no ERROR or WARNING line.
+    logged = (tmp_path / "serve0.log").read_text().splitlines()
+    assert [line for line in logged if "ERROR" in line or "WARNING" in line] == []
     with _client(server) as client:
         deployment = client.read_deployment_by_name("ingest/scheduled")
         flow_runs = [client.read_flow_run(r["run_id"]) for r in (first[0], runs[0])]
