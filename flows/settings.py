@@ -131,7 +131,8 @@ class Settings:
         metadata=declare(
             help="rebuild the warehouse from the sources instead of loading only what changed",
             serve_help="rebuild from the sources on every run",
-            meaning="rebuild from the sources instead of loading what changed",
+            meaning="rebuild the data from the sources instead of loading what changed "
+            "(etl.run keeps the history)",
         ),
     )
     prune: bool = field(
