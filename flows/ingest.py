@@ -59,7 +59,8 @@ def run_directly(name: str, fn: Callable[..., T], *args: Any) -> T:
 class Progress:
     """How far a run's parse and load are, reported to ``on_progress`` when the workers start
     (``event`` "started"), once per staged batch ("parsed"), once per merged load group
-    ("loaded"), and once when the load is done ("done"): never per file. The shells decide how to show it (a bar, lines, nothing)."""
+    ("loaded"), and once when the load is done ("done"): never per file. The shells decide how
+    to show it (a bar, lines, nothing)."""
 
     event: str
     total: int  # the files this run reads (unchanged files are skipped unread)
