@@ -528,7 +528,7 @@ def _run_stages(
         )
         started = time.perf_counter()
         loaded = run_stage("parse_and_load", load, work, extracted, summary.run_id, planned)
-        summary.seconds["parse_and_load"] = time.perf_counter() - started
+        streamed = time.perf_counter() - started
         # Every staged batch is in the warehouse now: delete them while the models build
         # (unlinking a run's worth of Arrow files takes most of a second at 100,000 documents).
         cleanup = threading.Thread(
@@ -540,6 +540,7 @@ def _run_stages(
         # rest of parse_and_load waited for the workers.
         summary.seconds["extract"] = extracted.seconds
         summary.seconds["load"] = loaded.seconds
+        summary.seconds["parse_and_load"] = streamed
         batches = loaded.batches
         # A file skipped as unchanged whose URL a new file took over ends the run superseded.
         displaced = len(set(batches.displaced) & set(planned.skipped))
