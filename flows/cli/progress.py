@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from typing import TextIO
 
 from tqdm import tqdm
@@ -20,14 +21,20 @@ BAR_FORMAT = (
 
 class ProgressBar:
     """A tqdm bar on ``stream``: parsed files move the bar (and give the rate and ETA), each
-    merged load group updates the loaded count. Created at the first report; :meth:`close`
-    ends it (also after a failed run)."""
+    merged load group updates the loaded count. Drawn at the first batch; :meth:`close` ends
+    it (also after a failed run)."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.bar: tqdm | None = None
+        self.started: float | None = None
 
     def __call__(self, progress: Progress) -> None:
+        if progress.event == "started":
+            # Drawn from the first batch on (under Prefect, stage extract logs its end in
+            # between), but timed from the workers' start.
+            self.started = time.time() - progress.seconds
+            return
         if self.bar is None:
             size = shutil.get_terminal_size()
             self.bar = tqdm(
@@ -42,6 +49,8 @@ class ProgressBar:
                 nrows=size.lines,
                 leave=True,
             )
+            if self.started is not None:
+                self.bar.start_t = self.started
         self.bar.set_postfix_str(f"{progress.loaded:,}", refresh=False)
         self.bar.update(progress.parsed - self.bar.n)  # refreshes at most every 0.1 s
         if progress.event != "parsed":

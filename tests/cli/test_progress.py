@@ -135,6 +135,7 @@ def test_the_bar_ends_at_done_with_the_counts() -> None:
     out = Terminal()
     bar = ProgressBar(out)
     bar(Progress("started", 2_000, 0, 0, 0.0))
+    assert (bar.bar, out.getvalue()) == (None, "")  # drawn from the first batch on
     bar(Progress("parsed", 2_000, 2_000, 0, 1.0))
     bar(Progress("done", 2_000, 2_000, 2_000, 2.0))
     assert bar.bar is None
