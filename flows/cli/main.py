@@ -17,6 +17,7 @@ from typing import Any
 from flows import __version__
 from flows.cli import analysis as cli_analysis
 from flows.cli import ops as cli_ops
+from flows.cli import progress as cli_progress
 from flows.cli import tools as cli_tools
 from flows.cli.args import (
     add_ingest_options,
@@ -127,17 +128,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     check_run_inputs(settings)  # before Prefect starts or anything is created
-    if args.no_prefect:
-        from flows.ingest import run_ingest
+    progress = cli_progress.reporter(args.quiet)  # a bar on a terminal, else lines
+    try:
+        if args.no_prefect:
+            from flows.ingest import run_ingest
 
-        summary = run_ingest(settings).to_dict()
-    else:
-        prefect_env.prefect_defaults()  # quiet, patient temporary API; README: Prefect
-        if args.quiet:
-            os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        from flows.pipeline.flow import run_flow
+            summary = run_ingest(settings, on_progress=progress).to_dict()
+        else:
+            prefect_env.prefect_defaults()  # quiet, patient temporary API; README: Prefect
+            if args.quiet:
+                os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+            from flows.pipeline.flow import run_flow
 
-        summary = run_flow(settings)
+            summary = run_flow(settings, on_progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     if not args.quiet:
         print_summary(summary, time.perf_counter() - started)
         print_data_tests(summary.get("data_tests") or [])

@@ -29,7 +29,7 @@ from prefect.types.entrypoint import EntrypointType
 from prefect.utilities.annotations import quote
 
 from flows import ingest as run
-from flows.ingest import Stager
+from flows.ingest import OnProgress, Progress, Stager
 from flows.normalize.batches import stage_files
 from flows.pipeline.artifacts import failure_markdown, publish_artifacts, publish_data_tests
 from flows.records import StageFailed
@@ -158,6 +158,7 @@ def ingest(
             flow_run_id=run_id,
             on_data_tests=publish_data_tests,
             stager=_stager(settings),
+            on_progress=_on_progress or partial(_log_progress, logger),
         )
     except StageFailed as exc:
         create_markdown_artifact(failure_markdown(run_id, settings, exc), key="ingest-summary")
@@ -183,10 +184,26 @@ def ingest(
     return summary.to_dict()
 
 
-def run_flow(settings: Settings) -> dict[str, Any]:
+# The progress display of the caller of :func:`run_flow` (a callable is no flow parameter).
+_on_progress: OnProgress | None = None
+
+
+def _log_progress(logger: Any, progress: Progress) -> None:
+    """Without a display (a deployment's run, the Python API): one log line per load group."""
+    if progress.event == "loaded":
+        logger.info(progress.line())
+
+
+def run_flow(settings: Settings, on_progress: OnProgress | None = None) -> dict[str, Any]:
     """Run the flow ``ingest`` here with ``settings``: its summary, also when ``strict`` failed
-    the run (the caller reports that); any other failure raises its StageFailed."""
-    state = ingest(**settings.parameters(), return_state=True)
+    the run (the caller reports that); any other failure raises its StageFailed.
+    ``on_progress`` shows the run's progress instead of the flow's per-group log lines."""
+    global _on_progress
+    _on_progress = on_progress
+    try:
+        state = ingest(**settings.parameters(), return_state=True)
+    finally:
+        _on_progress = None
     try:
         return state.result()
     except StrictFailed as exc:
