@@ -401,3 +401,33 @@ def test_list_positions_are_dense_finds_gaps_late_starts_and_repeats() -> None:
         ("image", "b", "r2", 3, 1, 3, "b.md"),  # a repeat
         ("related", "a", None, 2, 2, 3, "a.md"),  # starts at 2
     ]
+
+
+def test_a_test_out_of_memory_beside_others_is_run_again_alone(
+    things: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Side by side, tests share one memory limit: a test that ran out of memory there is run
+    again alone (here: on the caller's thread) and counts with that result; other errors stay."""
+    import threading
+
+    from flows.models import datatests
+
+    real = datatests.run_data_test
+
+    def crowded(conn: duckdb.DuckDBPyConnection, test: datatests.DataTest):  # type: ignore[no-untyped-def]
+        if test.name == "odd_things" and threading.current_thread().name.startswith("data-test"):
+            outcome = real(conn, test)
+            outcome.outcome, outcome.error = "error", "Out of Memory Error: failed to allocate"
+            return outcome
+        return real(conn, test)
+
+    monkeypatch.setattr(datatests, "run_data_test", crowded)
+    singular = {
+        "odd_things": "-- odd_things: thing ids are even\nselect thing_id from thing "
+        "where thing_id % 2 = 1",
+        "broken": "-- broken: cannot run\nselect no_such_column from thing",
+    }
+    result = run_data_tests(things, make_sql_dir(tmp_path, THINGS_YML, singular), threads=2)
+    got = {r.name: (r.outcome, r.failures, r.rows) for r in result.results}
+    assert got["odd_things"] == ("fail", 1, [{"thing_id": 1}])
+    assert got["broken"][0] == "error"
