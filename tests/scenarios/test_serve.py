@@ -249,7 +249,17 @@ def test_two_triggers_at_once_run_one_after_the_other(
     with _client(server) as client:
         deployment = _wait(lambda: _deployment(client, "ingest/overlap"), 60, "the deployment")
         assert deployment.schedules == []  # no schedule: triggered runs only
-        ids = [client.create_flow_run_from_deployment(deployment.id).id for _ in range(2)]
+        from prefect.states import Scheduled
+
+        # Both due at the same moment, a few seconds ahead, so the runner picks up both in one
+        # poll and the concurrency limit (not the timing of the polls) decides which one waits.
+        due = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
+        ids = [
+            client.create_flow_run_from_deployment(
+                deployment.id, state=Scheduled(scheduled_time=due)
+            ).id
+            for _ in range(2)
+        ]
 
         def finished() -> list:
             runs = [client.read_flow_run(i) for i in ids]
