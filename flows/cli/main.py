@@ -321,10 +321,12 @@ def _add_model_commands(commands: Any) -> None:
 
     docs = commands.add_parser(
         "docs",
-        help="write the catalog of every table and model (Markdown and HTML)",
+        help="write the catalog of every table and model (Markdown, HTML, manifest.json)",
         description="Build the warehouse DDL and every model in memory and write catalog.md and "
         "catalog.html: description, grain, columns with types and descriptions, upstream, "
-        "downstream and data tests. Exits 1 when a declaration is out of date.",
+        "downstream and data tests, and manifest.json for other tools (docs/models.md). With "
+        "an existing --warehouse, the data tests run read-only and their results are included. "
+        "Exits 1 when a declaration is out of date.",
         epilog="example:\n  newsflow docs --out build/catalog",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -387,12 +389,33 @@ def cmd_docs(args: argparse.Namespace) -> int:
     settings = load_settings(warehouse=args.warehouse)
     catalog = compile_catalog(settings.sql_dir)
     out = out_dir(args, settings.warehouse)
-    for path in write_catalog(catalog, out):
+    for path in write_catalog(catalog, out, _last_test_results(settings)):
         print(f"wrote {_shown(path)}")
     print(f"{len(catalog.entries)} tables and models, {catalog.test_count} data tests")
     for problem in catalog.problems:
         print(f"catalog out of date: {problem}", file=sys.stderr)
     return EXIT_FAILED if catalog.problems else EXIT_OK
+
+
+def _last_test_results(settings: Any) -> Any:
+    """The data tests run read-only against the warehouse, for the catalog; None without one."""
+    import datetime as dt
+
+    from flows.analysis.warehouse import Warehouse
+    from flows.ingest import check_data
+    from flows.models.catalog import TestResults
+
+    if not settings.warehouse.is_file():
+        return None
+    checked = check_data(settings, read_only=True)
+    with Warehouse(settings.warehouse) as wh:
+        run = wh.last_run()
+    return TestResults(
+        dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        _shown(settings.warehouse),
+        run["run_id"] if run else None,
+        [r.to_dict() for r in checked.results],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,15 +9,25 @@ declarations (``sql/**/*.yml``) and, for models, from the header of their SQL fi
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from flows import __version__
 from flows.db import ensure_schema
+from flows.models import lineage
 from flows.models.build import Model, discover_models, run_models
-from flows.models.datatests import DataTest, Relation, collect_tests, load_declarations
+from flows.models.datatests import (
+    DataTest,
+    Relation,
+    collect_tests,
+    headline,
+    load_declarations,
+)
 from flows.paths import shown
 from flows.text import markdown_table
 
@@ -49,6 +59,8 @@ class Catalog:
     entries: list[Entry]
     problems: list[str]
     test_count: int = 0
+    data_tests: list[DataTest] = field(default_factory=list)
+    root: Path | None = None  # the repository folder paths are shown relative to
 
 
 def compile_catalog(sql_dir: Path) -> Catalog:
@@ -84,7 +96,7 @@ def build_catalog(conn: duckdb.DuckDBPyConnection, sql_dir: Path) -> Catalog:
     models = discover_models(conn, sql_dir / "models")
     tests = collect_tests(conn, sql_dir)
     actual = _columns(conn)
-    catalog = Catalog([], [], len(tests))
+    catalog = Catalog([], [], len(tests), tests, sql_dir.parent)
     for name in sorted(set(actual) | set(declared), key=lambda n: _sort_key(n, declared)):
         relation = declared.get(name)
         if relation is None:
@@ -232,43 +244,187 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_html(catalog: Catalog) -> str:
+CSS = """
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;
+ background:#f6f7fa}
+header{position:sticky;top:0;z-index:2;background:#fff;border-bottom:1px solid #d7dbe3;
+ padding:.7em 1.5em;display:flex;flex-wrap:wrap;gap:.6em 1.2em;align-items:center}
+header h1{font-size:18px;margin:0}
+header .meta{color:#5b6475;font-size:13px}
+#q{flex:1 1 18em;max-width:32em;padding:.45em .7em;border:1px solid #b9c0cc;border-radius:6px;
+ font:inherit}
+.filters label{margin-right:.8em;font-size:13px;white-space:nowrap}
+#count{color:#5b6475;font-size:13px}
+main{max-width:82em;margin:0 auto;padding:1em 1.5em 3em}
+.lineage-box{background:#fff;border:1px solid #d7dbe3;border-radius:8px;padding:.8em;
+ overflow-x:auto;margin:1em 0}
+.lineage-box h2{margin:.1em 0 .5em;font-size:16px}
+.legend span{display:inline-block;margin-right:1em;font-size:12px;color:#5b6475}
+.legend i{display:inline-block;width:.9em;height:.9em;border-radius:2px;margin-right:.3em;
+ vertical-align:-1px;border:1px solid}
+svg.lineage a:hover rect{stroke-width:2.5}
+h2.group{font-size:16px;margin:1.6em 0 .4em;color:#3a4250}
+article.rel{background:#fff;border:1px solid #d7dbe3;border-radius:8px;padding:.7em 1em;
+ margin:.7em 0}
+article.rel h3{margin:0;font:600 16px ui-monospace,Menlo,Consolas,monospace}
+.kind{display:inline-block;font-size:11px;padding:0 .5em;border-radius:9px;background:#eef0f4;
+ color:#3a4250;margin-left:.6em;vertical-align:2px;font-family:system-ui,sans-serif}
+.sub{color:#5b6475;font-size:13px;margin:.2em 0}
+.desc{margin:.4em 0}
+table{border-collapse:collapse;width:100%;font-size:13px;margin:.5em 0}
+th,td{text-align:left;vertical-align:top;padding:.25em .6em;border-bottom:1px solid #e6e9ef}
+th{background:#f3f5f9;font-weight:600}
+td:first-child{white-space:nowrap}
+td.type{white-space:nowrap;color:#5b6475;font-family:ui-monospace,Menlo,Consolas,monospace}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;background:#f3f5f9;padding:0 .2em;
+ border-radius:3px}
+.tests{font-size:12px;color:#3a4250}
+.pill{display:inline-block;font-size:11px;padding:0 .45em;border-radius:9px;margin:.1em .2em .1em 0;
+ background:#eef0f4}
+.pill.pass{background:#e1f3e8;color:#1d6b3d}.pill.warn{background:#fff1d6;color:#8a5a00}
+.pill.fail,.pill.error{background:#fbe1e1;color:#9b1c1c}
+mark{background:#fff3a8;padding:0}
+.hidden{display:none}
+#none{color:#5b6475;font-style:italic}
+"""
+
+SCRIPT = """
+(function () {
+  var q = document.getElementById('q');
+  var boxes = document.querySelectorAll('.filters input');
+  var rels = document.querySelectorAll('article.rel');
+  var count = document.getElementById('count');
+  var none = document.getElementById('none');
+  function groupsOn() {
+    var on = {};
+    boxes.forEach(function (b) { on[b.value] = b.checked; });
+    return on;
+  }
+  function apply() {
+    var terms = q.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    var on = groupsOn();
+    var shown = 0;
+    rels.forEach(function (rel) {
+      var rows = rel.querySelectorAll('tbody tr');
+      var head = rel.getAttribute('data-text');
+      var visible = on[rel.getAttribute('data-group')] !== false;
+      var anyRow = false;
+      rows.forEach(function (row) {
+        var text = head + ' ' + row.getAttribute('data-text');
+        var hit = terms.every(function (t) { return text.indexOf(t) >= 0; });
+        var own = terms.length > 0 && terms.every(function (t) {
+          return row.getAttribute('data-text').indexOf(t) >= 0; });
+        row.classList.toggle('hidden', !hit);
+        row.classList.toggle('match', own);
+        anyRow = anyRow || hit;
+      });
+      var headHit = terms.every(function (t) { return head.indexOf(t) >= 0; });
+      visible = visible && (headHit || anyRow);
+      rel.classList.toggle('hidden', !visible);
+      if (visible) { shown += 1; }
+    });
+    document.querySelectorAll('h2.group').forEach(function (h) {
+      var group = h.getAttribute('data-group');
+      var any = document.querySelector('article.rel[data-group="' + group + '"]:not(.hidden)');
+      h.classList.toggle('hidden', !any);
+    });
+    document.querySelectorAll('svg.lineage a.node').forEach(function (n) {
+      var rel = document.getElementById(n.getAttribute('data-name'));
+      n.style.opacity = rel && !rel.classList.contains('hidden') ? '1' : '0.25';
+    });
+    count.textContent = shown + ' of ' + rels.length + ' relations';
+    none.classList.toggle('hidden', shown > 0);
+  }
+  q.addEventListener('input', apply);
+  boxes.forEach(function (b) { b.addEventListener('change', apply); });
+  apply();
+})();
+"""
+
+
+def render_html(catalog: Catalog, results: TestResults | None = None) -> str:
+    """One self-contained page: inline CSS and script, the lineage as inline SVG, no fetches."""
     esc = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>newsflow catalog</title>",
-        "<style>body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;"
-        "text-align:left;vertical-align:top}code{background:#f4f4f4}</style></head><body>",
-        "<h1>newsflow catalog</h1>",
-    ]
+    outcomes = _outcomes(results)
     groups = _groups(catalog)
-    for group, entries in groups.items():
-        links = ", ".join(
-            f"<a href='#{esc(e.name)}'><code>{esc(e.name)}</code></a>" for e in entries
+    tables = sum(1 for e in catalog.entries if e.group in GROUP_TITLES)
+    checked = (
+        f" Data tests last run {esc(results.checked_at)}: {esc(_headline(results))}."
+        if results is not None
+        else " No data-test results (no warehouse)."
+    )
+    filters = "".join(
+        f"<label><input type='checkbox' value='{esc(g)}' checked> {esc(_title(g))}</label>"
+        for g in groups
+    )
+    parts = [
+        "<!doctype html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>newsflow catalog</title><style>{CSS}</style></head><body>",
+        "<header><h1>newsflow catalog</h1>",
+        "<input id='q' type='search' placeholder='Search relations, columns, descriptions, tests' "
+        "aria-label='search' autofocus>",
+        f"<span class='filters'>{filters}</span><span id='count'></span></header>",
+        "<main>",
+        f"<p class='meta'>{tables} tables, {len(catalog.entries) - tables} models, "
+        f"{catalog.test_count} data tests.{checked} Generated by <code>newsflow docs</code> "
+        "from <code>sql/</code>; the same content is in <code>manifest.json</code>.</p>",
+        "<section class='lineage-box'><h2>Lineage</h2>",
+        "<p class='legend'>"
+        + "".join(
+            f"<span><i style='background:{fill};border-color:{stroke}'></i>{esc(_title(g))}</span>"
+            for g, (fill, stroke) in lineage.GROUP_COLORS.items()
         )
-        parts.append(f"<p>{esc(_title(group))}: {links}</p>")
+        + "<span>arrow: read by · click a box to jump to it</span></p>",
+        lineage_svg(catalog),
+        "</section>",
+        "<p id='none' class='hidden'>Nothing matches.</p>",
+    ]
     for group, entries in groups.items():
-        parts.append(f"<h2>{esc(_title(group))}</h2>")
-        for e in entries:
-            parts.append(f"<h3 id='{esc(e.name)}'>{esc(e.name)}</h3>")
-            parts.append(
-                f"<p><em>{esc(e.kind)}</em> · <code>{esc(e.path)}</code> · grain: {esc(e.grain)}"
-                f"</p><p>{esc(e.description)}</p><p><b>Upstream:</b> {_names_html(e.upstream)} · "
-                f"<b>Downstream:</b> {_names_html(e.downstream)}</p>"
-            )
-            rows = "".join(
-                f"<tr><td><code>{esc(c.name)}</code></td><td>{esc(c.type)}</td>"
-                f"<td>{esc(c.description)}</td><td>{esc(', '.join(c.tests))}</td></tr>"
-                for c in e.columns
-            )
-            parts.append(
-                "<table><tr><th>column</th><th>type</th><th>description</th><th>tests</th></tr>"
-                f"{rows}</table>"
-            )
-            if e.tests:
-                parts.append(f"<p>Data tests: {esc(', '.join(e.tests))}</p>")
-    parts.append("</body></html>")
+        parts.append(f"<h2 class='group' data-group='{esc(group)}'>{esc(_title(group))}</h2>")
+        parts += [_entry_html(e, outcomes) for e in entries]
+    parts += ["</main>", f"<script>{SCRIPT}</script>", "</body></html>"]
     return "\n".join(parts) + "\n"
+
+
+def _entry_html(e: Entry, outcomes: dict[str, dict[str, Any]]) -> str:
+    esc = html.escape
+    head_text = " ".join([e.name, e.kind, e.grain, e.description, *e.tests]).lower()
+    rows = []
+    for c in e.columns:
+        text = " ".join([c.name, c.type, c.description, *c.tests]).lower()
+        tests = "".join(f"<span class='pill'>{esc(t)}</span>" for t in c.tests)
+        rows.append(
+            f"<tr data-text='{esc(text)}'><td><code>{esc(c.name)}</code></td>"
+            f"<td class='type'>{esc(c.type)}</td><td>{esc(c.description)}</td>"
+            f"<td class='tests'>{tests}</td></tr>"
+        )
+    tests = "".join(_test_pill(name, outcomes.get(name)) for name in e.tests)
+    return (
+        f"<article class='rel' id='{esc(e.name)}' data-group='{esc(e.group)}' "
+        f"data-text='{esc(head_text)}'>"
+        f"<h3>{esc(e.name)}<span class='kind'>{esc(e.kind)}</span></h3>"
+        f"<p class='sub'><code>{esc(e.path)}</code> · grain: {esc(e.grain)}</p>"
+        f"<p class='desc'>{esc(e.description)}</p>"
+        f"<p class='sub'><b>Upstream:</b> {_names_html(e.upstream)} · "
+        f"<b>Downstream:</b> {_names_html(e.downstream)}</p>"
+        "<table><thead><tr><th>column</th><th>type</th><th>description</th><th>tests</th></tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+        + (f"<p class='tests'>Data tests: {tests}</p>" if e.tests else "")
+        + "</article>"
+    )
+
+
+def _test_pill(name: str, result: dict[str, Any] | None) -> str:
+    esc = html.escape
+    if result is None:
+        return f"<span class='pill'>{esc(name)}</span>"
+    outcome = result["outcome"]
+    detail = f"{outcome}, {result['failures']} rows" if result.get("failures") else outcome
+    label = f"{esc(name)}: {esc(outcome)}"
+    return f"<span class='pill {esc(outcome)}' title='{esc(detail)}'>{label}</span>"
 
 
 def _names_html(names: list[str]) -> str:
@@ -276,12 +432,108 @@ def _names_html(names: list[str]) -> str:
     return ", ".join(links) or "—"
 
 
-def write_catalog(catalog: Catalog, out_dir: Path) -> list[Path]:
-    """Write ``catalog.md`` and ``catalog.html`` into ``out_dir``."""
+def lineage_layout(catalog: Catalog) -> lineage.Layout:
+    """Tables and models (the etl bookkeeping feeds no model, so it is not drawn)."""
+    drawn = {e.name: e.group for e in catalog.entries if e.group != "etl"}
+    return lineage.layout(drawn, {e.name: e.upstream for e in catalog.entries})
+
+
+def lineage_svg(catalog: Catalog) -> str:
+    return lineage.render_svg(lineage_layout(catalog))
+
+
+# -- manifest ---------------------------------------------------------------------------------
+
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class TestResults:
+    """The outcome of the last data-test run against a warehouse (``DataTestResult.to_dict``)."""
+
+    checked_at: str  # ISO 8601, UTC
+    warehouse: str
+    run_id: str | None
+    results: list[dict[str, Any]]
+
+
+def _outcomes(results: TestResults | None) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in results.results} if results is not None else {}
+
+
+def _headline(results: TestResults) -> str:
+    return headline(r["outcome"] for r in results.results)
+
+
+def manifest(catalog: Catalog, results: TestResults | None = None) -> dict[str, Any]:
+    """The catalog for other tools; its schema is documented in docs/models.md."""
+    outcomes = _outcomes(results)
+    relations = []
+    for e in catalog.entries:
+        relations.append({
+            "name": e.name,
+            "schema": "etl" if e.group == "etl" else "main",
+            "group": e.group,
+            "kind": e.kind,
+            "materialized": "view" if e.kind == "view" else "table",
+            "path": e.path,
+            "grain": e.grain,
+            "description": e.description,
+            "columns": [
+                {"name": c.name, "type": c.type, "description": c.description, "tests": c.tests}
+                for c in e.columns
+            ],
+            "depends_on": e.upstream,
+            "referenced_by": e.downstream,
+            "data_tests": e.tests,
+        })  # fmt: skip
+    tests = []
+    for t in catalog.data_tests:
+        result = outcomes.get(t.name)
+        tests.append({
+            "name": t.name,
+            "kind": t.kind,
+            "relation": t.relation or None,
+            "columns": list(t.columns),
+            "check": t.check or None,
+            "rule": t.rule,
+            "severity": t.severity,
+            "path": shown(t.path, catalog.root) if catalog.root else t.path.as_posix(),
+            "reads": sorted(t.reads),
+            "last_result": None if result is None else {
+                "outcome": result["outcome"], "failures": result["failures"],
+                "error": result["error"],
+            },
+        })  # fmt: skip
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "generator": f"newsflow {__version__}",
+        "relations": relations,
+        "dependencies": [
+            {"from": up, "to": e.name} for e in catalog.entries for up in e.upstream
+        ],
+        "data_tests": tests,
+        "results": None if results is None else {
+            "checked_at": results.checked_at, "warehouse": results.warehouse,
+            "run_id": results.run_id,
+            "summary": {o: sum(1 for r in results.results if r["outcome"] == o)
+                        for o in ("pass", "warn", "fail", "error")},
+        },
+        "problems": catalog.problems,
+    }  # fmt: skip
+
+
+def write_catalog(
+    catalog: Catalog, out_dir: Path, results: TestResults | None = None
+) -> list[Path]:
+    """Write ``catalog.md``, ``catalog.html`` and ``manifest.json`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in (("catalog.md", render_markdown(catalog)),
-                       ("catalog.html", render_html(catalog))):  # fmt: skip
+    for name, text in (
+        ("catalog.md", render_markdown(catalog)),
+        ("catalog.html", render_html(catalog, results)),
+        ("manifest.json", json.dumps(manifest(catalog, results), indent=2) + "\n"),
+    ):
         path = out_dir / name
         path.write_text(text, encoding="utf-8")
         written.append(path)
