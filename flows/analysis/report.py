@@ -180,13 +180,17 @@ def _citations(wh: Warehouse) -> Section:
 
 
 def _images(wh: Warehouse) -> Section:
+    frame = charts.image_frame(wh)
     return Section(
         "images", "Image coverage",
         "How well each provider's articles are illustrated (their own images only).",
+        charts.image_findings(frame),
+        _png(charts.plot_images(frame)), "Share of articles with an image, and of images cached",
         tables=[_table(wh, "image_coverage", """
             select provider_name as provider, article_count as articles, image_share,
                 images_per_article, cached_share, median_width, median_height
-            from image_coverage""")],
+            from image_coverage
+            order by image_share desc nulls last, article_count desc, provider_name""")],
     )  # fmt: skip
 
 
@@ -207,7 +211,10 @@ def _overview(wh: Warehouse) -> str:
         ("live articles", articles), ("providers", providers), ("topics", topics),
         ("related entries", related), ("published", f"{first or '-'} to {last or '-'}"),
     ]  # fmt: skip
-    items = "".join(f"<li><b>{_e(str(value))}</b>{_e(label)}</li>" for label, value in figures)
+    items = "".join(
+        f"<li><b>{_e(f'{value:,}' if isinstance(value, int) else str(value))}</b>{_e(label)}</li>"
+        for label, value in figures
+    )
     return f'<ul class="figures">{items}</ul>'
 
 
@@ -230,15 +237,37 @@ def _section_html(section: Section) -> str:
     return "\n".join(out)
 
 
+# How a number column reads: shares as percentages, pixel sizes as integers, ratios and means
+# to a sensible precision (the models keep full precision; only the page rounds).
+NUMBER_FORMATS: dict[str, Callable[[Any], str]] = {
+    "median_width": lambda v: f"{v:.0f}",
+    "median_height": lambda v: f"{v:.0f}",
+    "mean_quality": lambda v: f"{v:.1f}",
+    "median_quality": lambda v: f"{v:.1f}",
+    "images_per_article": lambda v: f"{v:.2f}",
+    "lift": lambda v: f"{v:.2f}",
+}
+
+
+def number_text(column: str, value: Any) -> str:
+    """A number cell of ``column`` as the report shows it."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return cell_text(value, "")
+    if column.endswith("_share"):
+        return charts.percent(value)
+    formatter = NUMBER_FORMATS.get(column)
+    return formatter(value) if formatter is not None else cell_text(value, "")
+
+
 def _table_html(caption: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in columns)
     body = []
     for row in rows:
         cells = "".join(
-            f'<td class="num">{_e(cell_text(v, ""))}</td>'
+            f'<td class="num">{_e(number_text(c, v))}</td>'
             if isinstance(v, int | float) and not isinstance(v, bool)
             else f"<td>{_e(cell_text(v, ''))}</td>"
-            for v in row
+            for c, v in zip(columns, row, strict=True)
         )
         body.append(f"<tr>{cells}</tr>")
     if not rows:
