@@ -307,6 +307,157 @@ def percent(share: float | None) -> str:
     return f"{math.floor(10 * value + 0.5) / 10:.1f} %" if value >= 0.05 else "< 0.1 %"
 
 
+# -- readings: a paragraph of prose per chart, for the notebook, computed from the frames -------
+
+
+class Reading(str):
+    """Prose a notebook shows as Markdown (``_repr_markdown_``) and prints as text."""
+
+    def _repr_markdown_(self) -> str:
+        return f"**Reading it.** {self}"
+
+
+def _names(names: list[str], most: int = 6) -> str:
+    shown = names[:most]
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return (
+        ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else "".join(shown)
+    ) + more
+
+
+def quality_reading(frame: Any) -> Reading:
+    rated = frame[frame["mean_quality"].notna()]
+    if rated.empty:
+        return Reading("No provider has rated articles yet, so there is no ranking to read.")
+    best, worst = rated.iloc[0], rated.iloc[-1]
+    spread = float(best.mean_quality) - float(worst.mean_quality)
+    parts = [
+        f"Across {len(rated)} providers the means span {spread:.1f} points: "
+        f"{best.provider_name} leads ({best.mean_quality:.1f} over {best.article_count} "
+        f"articles), {worst.provider_name} trails ({worst.mean_quality:.1f})"
+        + (": no provider stands out." if spread < 5 else ".")
+    ]
+    few = rated[rated["article_count"] < 3]["provider_name"].tolist()
+    parts.append(
+        f"{_names(few)} rest on fewer than three articles: anecdotes rather than a ranking."
+        if few
+        else "Every provider has at least three articles, so the means are worth comparing."
+    )
+    gap = (rated["mean_quality"] - rated["median_quality"]).abs()
+    widest = rated.loc[gap.idxmax()]
+    parts.append(
+        f"Medians track means within {gap.max():.1f} points, so no single outlier drives a score."
+        if gap.max() < 5
+        else f"{widest.provider_name}'s median is {gap.max():.1f} points from its mean: a few "
+        "outlying articles move it."
+    )
+    low = rated.sort_values(["published_share", "provider_name"]).iloc[0]
+    parts.append(
+        f"Watch published_share too: {low.provider_name} has the lowest "
+        f"({percent(low.published_share)} of its articles flagged as published)."
+    )
+    return Reading(" ".join(parts))
+
+
+def topic_reading(frame: Any) -> Reading:
+    if frame.empty:
+        return Reading("No dated article has a topic yet.")
+    months = len(frame.index)
+    parts = []
+    for topic in frame.columns:
+        present = int((frame[topic] > 0).sum())
+        peak = frame[topic].idxmax()
+        if present >= 0.8 * months and frame[topic].max() <= 3 * max(frame[topic].mean(), 1):
+            parts.append(f"{topic} appears in {present} of {months} months: a steady theme.")
+        else:
+            parts.append(
+                f"{topic} appears in {present} of {months} months and peaks in "
+                f"{str(peak)[:7]} ({int(frame[topic].max())} articles)."
+            )
+    top = int(frame.to_numpy().max())
+    parts.append(
+        f"With at most {top} articles per topic and month these are shapes, not statistics: "
+        "look for runs of months, not single bars."
+        if top < 10
+        else f"Monthly counts reach {top}, enough to compare months with some confidence."
+    )
+    return Reading(" ".join(parts))
+
+
+def heatmap_reading(frame: Any) -> Reading:
+    if frame.empty:
+        return Reading("No article has both a provider and a topic yet.")
+    parts = []
+    for provider in frame.index[:3]:
+        row = frame.loc[provider]
+        ranked = sorted(row.index, key=lambda t: (-int(row[t]), t))[:2]
+        parts.append(f"{provider} leans on {' and '.join(ranked)}.")
+    spread = (frame > 0).sum()
+    ranked = sorted(spread.index, key=lambda t: (-int(spread[t]), t))
+    widest, narrowest = ranked[0], ranked[-1]
+    parts.append(
+        f"{widest} is covered by {int(spread[widest])} of {len(frame.index)} providers, "
+        f"{narrowest} by {int(spread[narrowest])}"
+        + (": a niche." if spread[narrowest] <= len(frame.index) / 3 else ".")
+    )
+    parts.append("Rows are not normalised, so read the pattern within a row.")
+    return Reading(" ".join(parts))
+
+
+def citation_reading(summary: dict[str, Any], frame: Any) -> Reading:
+    if not summary["citations"]:
+        return Reading("No article lists related entries yet.")
+    parts = []
+    hub, citer = summary["most_cited"], summary["widest_citer"]
+    if hub and hub == citer:
+        parts.append(
+            f"{hub} is the hub: both the most cited provider and the one citing the widest range "
+            "of others."
+        )
+    elif hub:
+        parts.append(f"{hub} is the most cited provider; {citer} cites the widest range of others.")
+    self_share = summary["self_citations"] / summary["citations"]
+    parts.append(
+        f"{percent(self_share)} of related entries point back to their own provider, so related "
+        "reading mostly crosses providers."
+        if self_share < 0.2
+        else f"{percent(self_share)} of related entries point back to their own provider."
+    )
+    parts.append(
+        f"{percent(summary['in_warehouse_share'])} of related entries are articles we have "
+        "loaded; the rest are a coverage gap."
+    )
+    if not frame.empty:
+        citing = set(frame["citing_provider_name"])
+        only_cited = sorted(set(frame["cited_provider_name"]) - citing)
+        if only_cited:
+            parts.append(
+                f"{_names(only_cited)} are only ever cited (hollow dots): readers are sent there "
+                "but the corpus does not cover them, the first candidates for new sources."
+            )
+    return Reading(" ".join(parts))
+
+
+def image_reading(frame: Any) -> Reading:
+    if frame.empty:
+        return Reading("No provider has articles yet.")
+    rated = frame[frame["image_share"].notna()]
+    best, worst = rated.iloc[0], rated.iloc[-1]
+    gap = 100 * (float(best.image_share) - float(worst.image_share))
+    parts = [
+        f"The best and the least illustrated providers are {gap:.0f} points apart "
+        f"({best.provider_name} {percent(best.image_share)}, {worst.provider_name} "
+        f"{percent(worst.image_share)})"
+        + (": illustration is a house style, not chance." if gap >= 20 else ": close together.")
+    ]
+    uncached = frame[frame["cached_share"].notna() & (frame["cached_share"] < 0.5)]
+    if not uncached.empty:
+        parts.append(
+            f"Fewer than half the images are cached for {_names(list(uncached.provider_name))}."
+        )
+    return Reading(" ".join(parts))
+
+
 # -- figures -----------------------------------------------------------------------------------
 
 

@@ -3,11 +3,17 @@ and a citation network that stays readable however many providers there are."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pandas as pd
 import pytest
 from matplotlib.text import Annotation
 
 from flows.analysis import charts
+from flows.analysis.warehouse import Warehouse
+from flows.ingest import run_ingest
+from flows.settings import DEFAULT_SOURCE, load_settings
+from tests.conftest import REPO
 
 
 @pytest.mark.parametrize(
@@ -94,3 +100,72 @@ def test_image_findings() -> None:
         "13 % of the images (1 of 8) are cached.",
         "The median image is 800 px wide at every provider.",
     ]
+
+
+@pytest.fixture(scope="module")
+def seed_wh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    path = tmp_path_factory.mktemp("charts") / "seed.duckdb"
+    run_ingest(load_settings(env={}, sources=(DEFAULT_SOURCE,), warehouse=path, workers=1))
+    with Warehouse(path) as wh:
+        yield wh
+
+
+def test_readings_on_the_sample_corpus(seed_wh: Warehouse) -> None:
+    """The notebook's prose, computed from the frames: exact for the sample corpus."""
+    quality = charts.quality_reading(charts.quality_frame(seed_wh))
+    assert quality == (
+        "Across 11 providers the means span 49.9 points: Reuters leads (88.9 over 7 articles), "
+        "Dhaka Tribune trails (39.0). Al Jazeera English and Dhaka Tribune rest on fewer than "
+        "three articles: anecdotes rather than a ranking. Medians track means within 2.8 points, "
+        "so no single outlier drives a score. Watch published_share too: Al Jazeera English has "
+        "the lowest (0 % of its articles flagged as published)."
+    )
+    assert quality._repr_markdown_() == f"**Reading it.** {quality}"
+    topics = charts.topic_reading(charts.topic_month_frame(seed_wh))
+    assert topics.startswith(
+        "AI appears in 14 of 14 months: a steady theme. Computer Vision appears in 9 of 14 "
+        "months and peaks in 2020-12 (4 articles)."
+    )
+    assert topics.endswith("With at most 4 articles per topic and month these are shapes, not "
+                           "statistics: look for runs of months, not single bars.")  # fmt: skip
+    assert charts.heatmap_reading(charts.provider_topic_frame(seed_wh)) == (
+        "VentureBeat leans on AI and Machine Learning. The Guardian leans on Privacy and AI. "
+        "The Verge leans on AI and Machine Learning. AI is covered by 10 of 11 providers, "
+        "Quantum Computing by 3: a niche. Rows are not normalised, so read the pattern within a "
+        "row."
+    )
+    citations = charts.citation_reading(
+        charts.citation_summary(seed_wh), charts.citation_frame(seed_wh)
+    )
+    assert citations == (
+        "Reuters is the hub: both the most cited provider and the one citing the widest range "
+        "of others. 4.7 % of related entries point back to their own provider, so related "
+        "reading mostly crosses providers. 39 % of related entries are articles we have loaded; "
+        "the rest are a coverage gap. CNBC, Engadget, Financial Times, IEEE Spectrum and MIT "
+        "Technology Review are only ever cited (hollow dots): readers are sent there but the "
+        "corpus does not cover them, the first candidates for new sources."
+    )
+    assert charts.image_reading(charts.image_frame(seed_wh)) == (
+        "The best and the least illustrated providers are 50 points apart (Reuters 100 %, "
+        "Al Jazeera English 50 %): illustration is a house style, not chance."
+    )
+
+
+def test_notebook_prose_names_no_provider_or_topic() -> None:
+    """What the notebook says about the data is computed: its Markdown names no provider or
+    topic of the sample corpus (each would be a claim hard-coded to it)."""
+    import nbformat
+
+    notebook = nbformat.read(REPO / "notebooks" / "analysis.ipynb", as_version=4)
+    prose = " ".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    named = ["Reuters", "VentureBeat", "The Guardian", "CNBC", "Dhaka Tribune", "AI is",
+             "Machine Learning", "Privacy", "Semiconductors", "Computer Vision"]  # fmt: skip
+    assert [name for name in named if name in prose] == []
+    readings = [
+        c.source for c in notebook.cells if c.cell_type == "code" and "_reading(" in c.source
+    ]
+    assert readings == [
+        "charts.quality_reading(quality)", "charts.topic_reading(topics)",
+        "charts.heatmap_reading(heatmap)", "charts.citation_reading(summary, citations)",
+        "charts.image_reading(images)",
+    ]  # fmt: skip

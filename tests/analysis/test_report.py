@@ -170,6 +170,7 @@ def test_notebook_is_committed_without_outputs() -> None:
         "## 2. Topic trends over time",
         "## 3. Which providers write about which topics",
         "## 4. The related-citation network",
+        "## 5. Image coverage",
         "## Going further",
     ]
 
