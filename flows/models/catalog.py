@@ -284,7 +284,7 @@ code{font-family:ui-monospace,Menlo,Consolas,monospace;background:#f3f5f9;paddin
  background:#eef0f4}
 .pill.pass{background:#e1f3e8;color:#1d6b3d}.pill.warn{background:#fff1d6;color:#8a5a00}
 .pill.fail,.pill.error{background:#fbe1e1;color:#9b1c1c}
-mark{background:#fff3a8;padding:0}
+tr.match td{background:#fff8d6}
 .hidden{display:none}
 #none{color:#5b6475;font-style:italic}
 """
@@ -333,9 +333,19 @@ SCRIPT = """
       var rel = document.getElementById(n.getAttribute('data-name'));
       n.style.opacity = rel && !rel.classList.contains('hidden') ? '1' : '0.25';
     });
+    document.querySelectorAll('svg.lineage path.edge').forEach(function (p) {
+      var ends = [p.getAttribute('data-from'), p.getAttribute('data-to')];
+      var on = ends.every(function (name) {
+        var rel = document.getElementById(name);
+        return rel && !rel.classList.contains('hidden');
+      });
+      p.style.opacity = on ? '1' : '0.15';
+    });
     count.textContent = shown + ' of ' + rels.length + ' relations';
     none.classList.toggle('hidden', shown > 0);
   }
+  var given = new URLSearchParams(window.location.search).get('q');
+  if (given) { q.value = given; }
   q.addEventListener('input', apply);
   boxes.forEach(function (b) { b.addEventListener('change', apply); });
   apply();
@@ -401,7 +411,7 @@ def _entry_html(e: Entry, outcomes: dict[str, dict[str, Any]]) -> str:
             f"<td class='type'>{esc(c.type)}</td><td>{esc(c.description)}</td>"
             f"<td class='tests'>{tests}</td></tr>"
         )
-    tests = "".join(_test_pill(name, outcomes.get(name)) for name in e.tests)
+    tests = "".join(_test_pill(label, outcomes.get(_test_name(label))) for label in e.tests)
     return (
         f"<article class='rel' id='{esc(e.name)}' data-group='{esc(e.group)}' "
         f"data-text='{esc(head_text)}'>"
@@ -415,6 +425,11 @@ def _entry_html(e: Entry, outcomes: dict[str, dict[str, Any]]) -> str:
         + (f"<p class='tests'>Data tests: {tests}</p>" if e.tests else "")
         + "</article>"
     )
+
+
+def _test_name(label: str) -> str:
+    """The test's name from its label (``_test_label`` marks warn-severity tests)."""
+    return label.removesuffix(" (warn)")
 
 
 def _test_pill(name: str, result: dict[str, Any] | None) -> str:
@@ -485,7 +500,7 @@ def manifest(catalog: Catalog, results: TestResults | None = None) -> dict[str, 
             ],
             "depends_on": e.upstream,
             "referenced_by": e.downstream,
-            "data_tests": e.tests,
+            "data_tests": [_test_name(label) for label in e.tests],
         })  # fmt: skip
     tests = []
     for t in catalog.data_tests:

@@ -249,6 +249,11 @@ def test_docs_with_the_sample_warehouse_records_the_last_results(
     }
     page = (out / "catalog.html").read_text(encoding="utf-8")
     assert "title='pass'>unique_provider_provider_id: pass</span>" in page
+    warn = by_name["not_null_article_title"]["outcome"]  # a warn-severity test, labelled so
+    assert f">not_null_article_title (warn): {warn}</span>" in page
+    [article] = [r for r in found["relations"] if r["name"] == "article"]
+    assert "not_null_article_title" in article["data_tests"]
+    assert set(article["data_tests"]) <= set(by_name)
 
 
 def test_page_is_self_contained(catalog: Catalog) -> None:
