@@ -196,8 +196,8 @@ def quality_findings(frame: Any) -> list[str]:
     best, worst = rated.iloc[0], rated.iloc[-1]
     found = [
         f"{best.provider_name} has the highest mean quality ({best.mean_quality:.2f} over "
-        f"{best.article_count} articles), {worst.provider_name} the lowest "
-        f"({worst.mean_quality:.2f} over {worst.article_count}).",
+        f"{best.article_count:,} articles), {worst.provider_name} the lowest "
+        f"({worst.mean_quality:.2f} over {worst.article_count:,}).",
     ]
     few = rated[rated["article_count"] < 3]["provider_name"].tolist()
     if few:
@@ -211,8 +211,8 @@ def topic_findings(frame: Any) -> list[str]:
     biggest = frame.columns[0]
     busiest = frame[biggest].idxmax()
     found = [
-        f"{biggest} is the biggest topic ({int(frame[biggest].sum())} articles); its busiest "
-        f"month was {str(busiest)[:7]} ({int(frame[biggest].max())} articles).",
+        f"{biggest} is the biggest topic ({int(frame[biggest].sum()):,} articles); its busiest "
+        f"month was {str(busiest)[:7]} ({int(frame[biggest].max()):,} articles).",
         f"The chart covers {len(frame.index)} months, "
         f"{str(frame.index[0])[:7]} to {str(frame.index[-1])[:7]}.",
     ]
@@ -222,7 +222,7 @@ def topic_findings(frame: Any) -> list[str]:
         if months:
             edge = frame.index[0] if side == "before" else frame.index[-1]
             found.append(
-                f"{articles} topic tags in {months} sparse months {word} {str(edge)[:7]} are "
+                f"{articles:,} topic tags in {months} sparse months {word} {str(edge)[:7]} are "
                 f"left out (each month under {SPARSE_MONTH * 100:g} % of the busiest)."
             )
     return found
@@ -236,8 +236,8 @@ def heatmap_findings(frame: Any) -> list[str]:
     spread = (frame > 0).sum()
     widest = sorted(spread.index, key=lambda name: (-int(spread[name]), name))[0]
     return [
-        f"{provider} has the most topic tags ({int(frame.loc[provider].sum())}); its most "
-        f"frequent topic is {topic} ({int(frame.loc[provider, topic])} articles).",
+        f"{provider} has the most topic tags ({int(frame.loc[provider].sum()):,}); its most "
+        f"frequent topic is {topic} ({int(frame.loc[provider, topic]):,} articles).",
         f"{widest} is covered by the most providers ({int(spread[widest])} of {len(frame.index)}).",
     ]
 
@@ -251,14 +251,16 @@ def image_findings(frame: Any) -> list[str]:
     cached = int(frame["cached_image_count"].sum())
     best, worst = frame.iloc[0], frame.iloc[-1]
     found = [
-        f"{percent(illustrated / articles)} of live articles ({illustrated} of {articles}) have "
-        f"an image of their own, {images / articles:.2f} images per article on average.",
+        f"{percent(illustrated / articles)} of live articles ({illustrated:,} of {articles:,}) "
+        f"have an image of their own, {images / articles:.2f} images per article on average.",
         f"{best.provider_name} is the best illustrated ({percent(best.image_share)} of "
-        f"{best.article_count} articles), {worst.provider_name} the least "
-        f"({percent(worst.image_share)} of {worst.article_count}).",
+        f"{best.article_count:,} articles), {worst.provider_name} the least "
+        f"({percent(worst.image_share)} of {worst.article_count:,}).",
     ]
     if images:
-        found.append(f"{percent(cached / images)} of the images ({cached} of {images}) are cached.")
+        found.append(
+            f"{percent(cached / images)} of the images ({cached:,} of {images:,}) are cached."
+        )
     sized = frame[frame["median_width"].notna()]
     if not sized.empty:
         low, high = int(sized["median_width"].min()), int(sized["median_width"].max())
@@ -274,23 +276,23 @@ def citation_findings(summary: dict[str, Any]) -> list[str]:
     if not summary["citations"]:
         return ["No article lists related entries yet."]
     found = [
-        f"{summary['citations']} related entries link {summary['providers']} providers through "
-        f"{summary['links']} provider-to-provider links; {summary['self_citations']} entries "
+        f"{summary['citations']:,} related entries link {summary['providers']} providers through "
+        f"{summary['links']:,} provider-to-provider links; {summary['self_citations']:,} entries "
         "point back to their own provider.",
-        f"{summary['in_warehouse']} of the entries ({percent(summary['in_warehouse_share'])}) are "
-        "articles loaded in the warehouse; the rest are a coverage gap.",
+        f"{summary['in_warehouse']:,} of the entries ({percent(summary['in_warehouse_share'])}) "
+        "are articles loaded in the warehouse; the rest are a coverage gap.",
     ]
     if summary["most_cited"]:
         found.append(
             f"{summary['most_cited']} is cited most by other providers "
-            f"({summary['most_cited_times']} times); {summary['widest_citer']} cites the widest "
+            f"({summary['most_cited_times']:,} times); {summary['widest_citer']} cites the widest "
             f"range ({summary['widest_citer_providers']} other providers)."
         )
     if summary["unnamed"]:
-        found.append(f"{summary['unnamed']} entries name no provider and are not drawn.")
+        found.append(f"{summary['unnamed']:,} entries name no provider and are not drawn.")
     if summary["links"] > TOP_LINKS:
         found.append(
-            f"The chart draws the {TOP_LINKS} strongest of the {summary['links']} links "
+            f"The chart draws the {TOP_LINKS} strongest of the {summary['links']:,} links "
             f"({percent(summary['drawn_share'])} of the citations between providers); the "
             "table lists the strongest, the model related_citations holds them all."
         )
@@ -333,7 +335,7 @@ def quality_reading(frame: Any) -> Reading:
     spread = float(best.mean_quality) - float(worst.mean_quality)
     parts = [
         f"Across {len(rated)} providers the means span {spread:.1f} points: "
-        f"{best.provider_name} leads ({best.mean_quality:.1f} over {best.article_count} "
+        f"{best.provider_name} leads ({best.mean_quality:.1f} over {best.article_count:,} "
         f"articles), {worst.provider_name} trails ({worst.mean_quality:.1f})"
         + (": no provider stands out." if spread < 5 else ".")
     ]
@@ -580,7 +582,7 @@ def plot_citation_network(frame: Any, top: int = TOP_LINKS) -> Any:
     ax.set_xlim(-1.9, 1.9)
     ax.set_ylim(-1.4, 1.4)
     ax.set_axis_off()
-    drawn = f"the {len(links)} strongest of {total} links" if total > len(links) else "every link"
+    drawn = f"the {len(links)} strongest of {total:,} links" if total > len(links) else "every link"
     ax.set_title(
         f"Related-article citations between providers ({drawn})\n"
         "arrow: citing -> cited, wider = more; dot size: times cited; hollow: only ever cited",
