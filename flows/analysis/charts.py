@@ -617,6 +617,7 @@ def plot_images(frame: Any) -> Any:
         ax.set_xticks([0, 25, 50, 75, 100], ["0 %", "25 %", "50 %", "75 %", "100 %"])
         ax.set_xlabel(label, fontsize=9)
         ax.tick_params(labelsize=8)
+        ax.margins(y=0.01)
         _tidy(ax)
     fig.suptitle("Image coverage by provider (their articles' own images)", fontsize=10)
     return fig
