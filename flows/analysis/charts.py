@@ -397,11 +397,16 @@ def heatmap_reading(frame: Any) -> Reading:
     spread = (frame > 0).sum()
     ranked = sorted(spread.index, key=lambda t: (-int(spread[t]), t))
     widest, narrowest = ranked[0], ranked[-1]
-    parts.append(
-        f"{widest} is covered by {int(spread[widest])} of {len(frame.index)} providers, "
-        f"{narrowest} by {int(spread[narrowest])}"
-        + (": a niche." if spread[narrowest] <= len(frame.index) / 3 else ".")
-    )
+    if spread[widest] == spread[narrowest]:
+        parts.append(
+            f"Every topic is covered by {int(spread[widest])} of {len(frame.index)} providers."
+        )
+    else:
+        parts.append(
+            f"{widest} is covered by {int(spread[widest])} of {len(frame.index)} providers, "
+            f"{narrowest} by {int(spread[narrowest])}"
+            + (": a niche." if spread[narrowest] <= len(frame.index) / 3 else ".")
+        )
     parts.append("Rows are not normalised, so read the pattern within a row.")
     return Reading(" ".join(parts))
 

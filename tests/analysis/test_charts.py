@@ -169,3 +169,11 @@ def test_notebook_prose_names_no_provider_or_topic() -> None:
         "charts.heatmap_reading(heatmap)", "charts.citation_reading(summary, citations)",
         "charts.image_reading(images)",
     ]  # fmt: skip
+
+
+def test_heatmap_reading_when_every_provider_covers_every_topic() -> None:
+    frame = pd.DataFrame({"x": [5, 1], "y": [2, 3]}, index=["A", "B"])
+    assert charts.heatmap_reading(frame) == (
+        "A leans on x and y. B leans on y and x. Every topic is covered by 2 of 2 providers. "
+        "Rows are not normalised, so read the pattern within a row."
+    )
