@@ -16,10 +16,14 @@ create table if not exists search.document (
     length integer not null
 );
 
-comment on table search.term is 'Full-text index: one row per (live article, term), the term counted in title, excerpt and body. Rebuilt by the run when the articles changed.';
+comment on table search.term is
+'Full-text index: one row per (live article, term); rebuilt when articles change.';
 comment on column search.term.term is 'A lowercase run of letters and digits.';
 comment on column search.term.article_id is 'The article.';
-comment on column search.term.tf is 'How often the term occurs in the article (title, excerpt and body).';
-comment on table search.document is 'Full-text index: one row per live article with its length in terms (BM25 length normalisation).';
+comment on column search.term.tf is
+'How often the term occurs in the title, excerpt and body.';
+comment on table search.document is
+'Full-text index: one row per live article with its length in terms (for BM25).';
 comment on column search.document.article_id is 'The article.';
-comment on column search.document.length is 'Terms in the article''s title, excerpt and body.';
+comment on column search.document.length is
+'Terms in the article''s title, excerpt and body.';
