@@ -25,6 +25,11 @@ MARKER = ("created_by", "newsflow")
 # so every writer attaches with it (readers need nothing: any row group size reads the same).
 ROW_GROUP_SIZE = 32768
 CATALOG = "warehouse"
+# The storage format of every warehouse file newsflow creates: the one DuckDB 1.4 LTS reads, so
+# PyPI's duckdb-cli (1.5), the 1.4 Python client, JDBC and R open the published file too
+# (docs/duckdb-line.md). DuckDB keeps a file's format on later writes; an existing file changes
+# format only by `newsflow warehouse downgrade|upgrade` (flows/load/publish.py, ``rewrite``).
+STORAGE_VERSION = "v1.4.0"
 
 
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -53,7 +58,10 @@ def open_connection(path: Path | str, read_only: bool = False) -> duckdb.DuckDBP
     conn = duckdb.connect(config={"temp_directory": f"{path}.tmp"})
     try:
         quoted = str(path).replace("'", "''")
-        conn.execute(f"attach '{quoted}' as {CATALOG} (row_group_size {ROW_GROUP_SIZE})")
+        # A new file gets STORAGE_VERSION; an existing one keeps its own (DuckDB refuses to
+        # attach a file with a storage version lower than the one it was written with).
+        storage = "" if path.exists() else f", storage_version '{STORAGE_VERSION}'"
+        conn.execute(f"attach '{quoted}' as {CATALOG} (row_group_size {ROW_GROUP_SIZE}{storage})")
         conn.execute(f"use {CATALOG}")
         return in_utc(conn)
     except BaseException:
@@ -103,6 +111,17 @@ def open_file_writer(directory: Path) -> duckdb.DuckDBPyConnection:
     except BaseException:
         conn.close()
         raise
+
+
+def storage_version(conn: duckdb.DuckDBPyConnection, catalog: str | None = None) -> str:
+    """The storage format of an attached database (``v1.4.0+``, ``v2.0.0+``): the oldest DuckDB
+    that reads it. ``catalog`` defaults to the connection's current database."""
+    row = conn.execute(
+        "select tags['storage_version'] from duckdb_databases() where database_name = "
+        "coalesce(?, current_database())",
+        [catalog],
+    ).fetchone()
+    return str(row[0])
 
 
 def _setting(conn: duckdb.DuckDBPyConnection, name: str) -> object:

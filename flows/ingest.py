@@ -24,7 +24,16 @@ from flows.extract.discover import discover as discover_sources
 from flows.load import bookkeeping
 from flows.load import merge as load_mod
 from flows.load.ledger import Plan, plan_run
-from flows.load.publish import WarehouseFiles, files_for, prepare_working, publish, writer_lock
+from flows.load.publish import (
+    STORAGE_TARGETS,
+    WarehouseFiles,
+    files_for,
+    prepare_working,
+    publish,
+    rewrite_storage,
+    writer_lock,
+)
+from flows.load.search import refresh_index
 from flows.models import datatests
 from flows.models.build import ModelResult, run_models
 from flows.models.datatests import CheckResult
@@ -381,6 +390,16 @@ def _deferred_groups(
         yield parts
 
 
+def index_articles(settings: Settings, run_id: str) -> bool:
+    """Stage ``search``: rebuild the full-text index when the live articles changed
+    (:func:`flows.load.search.refresh_index`); True when it was rebuilt."""
+    conn = _connect(settings)
+    try:
+        return refresh_index(conn, run_id)
+    finally:
+        conn.close()
+
+
 def rebuild_models(settings: Settings, select: list[str] | None = None) -> ModelResult:
     """``newsflow models``: build models alone, under the writer lock, on the working copy, and
     publish the result when every selected model built."""
@@ -393,6 +412,23 @@ def rebuild_models(settings: Settings, select: list[str] | None = None) -> Model
         if result.ok:
             publish(files)
     return result
+
+
+def rewrite_warehouse(settings: Settings, action: str) -> tuple[str, str]:
+    """``newsflow warehouse upgrade|downgrade``: rewrite the published file in another storage
+    format under the writer lock (:func:`flows.load.publish.rewrite_storage`)."""
+    files = files_for(settings.warehouse)
+    with writer_lock(files, f"warehouse-{uuid.uuid4()}", settings.lock_timeout):
+        return rewrite_storage(files, STORAGE_TARGETS[action])
+
+
+def warehouse_storage(settings: Settings) -> str:
+    """The storage format of the published warehouse (``v1.4.0+``: DuckDB 1.4 and later)."""
+    conn = db.connect(settings.warehouse, read_only=True)
+    try:
+        return db.storage_version(conn)
+    finally:
+        conn.close()
 
 
 def check_data(
@@ -562,6 +598,8 @@ def _run_stages(
             table: batches.deleted.get(table, 0) + loaded.retired.get(table, 0)
             for table in load_mod.TABLES
         }
+        with timed("search"):
+            run_stage("search", index_articles, work, summary.run_id)
         # One connection serves every model (opening the file per model costs more than most
         # builds); stage ``models`` plans, each model builds as its own stage ``model:NAME``.
         with timed("models"), closing(_connect(work)) as conn:

@@ -156,6 +156,32 @@ class Warehouse:
             columns=["name", "role", "kind", "columns", "rows"],
         )
 
+    def search(self, query: str, limit: int = 10) -> QueryResult:
+        """Live articles matching any term of ``query`` in title, excerpt or body, best first.
+
+        Ranked by BM25 over the index the run keeps (:mod:`flows.load.search`, docs/search.md);
+        columns article_id, title, published_at, provider, score; ties by article_id. A query
+        without any term (letters or digits) raises ``ValueError``; a warehouse published
+        before search existed raises :class:`QueryError` (its next run builds the index).
+        """
+        from flows.load.search import SEARCH_SQL, query_terms
+
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        if not query_terms(self.conn, query):
+            raise ValueError(f"nothing to search for in {query!r}: no letters or digits")
+        started = time.perf_counter()
+        try:
+            cursor = self.conn.execute(SEARCH_SQL, {"query": query, "limit": limit})
+        except duckdb.CatalogException as exc:
+            raise QueryError(
+                f"this warehouse has no search index ({exc}); the next `newsflow run` builds it"
+            ) from None
+        columns = [d[0] for d in cursor.description]
+        types = [str(d[1]) for d in cursor.description]
+        rows = cursor.fetchall()
+        return QueryResult(columns, types, rows, False, time.perf_counter() - started)
+
     # -- shared with the CLI ---------------------------------------------------------------
 
     def list_relations(

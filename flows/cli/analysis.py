@@ -1,4 +1,5 @@
-"""``newsflow query``, ``tables``, ``report`` and ``export``: read-only analysis commands.
+"""``newsflow query``, ``tables``, ``search``, ``report`` and ``export``: read-only analysis
+commands.
 
 Each opens the published warehouse read-only (``Warehouse``), so it never
 changes it and never blocks a run. Data goes to stdout, messages to stderr. ``--quiet`` prints
@@ -20,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from flows.analysis.formats import FORMATS, render
-from flows.cli.args import add_out_dir, out_dir
+from flows.cli.args import add_out_dir, out_dir, positive_int
 from flows.cli.args import count_int as _count
-from flows.cli.exits import EXIT_FAILED, EXIT_OK
+from flows.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from flows.paths import shown as _shown
 from flows.settings import DEFAULT_WAREHOUSE, load_settings
 
@@ -106,6 +107,28 @@ def register(commands: Any) -> None:
     )
     _add_common(export)
     export.set_defaults(handler=cmd_export)
+    _register_search(commands)
+
+
+def _register_search(commands: Any) -> None:
+    search = commands.add_parser(
+        "search",
+        help="full-text search over articles (title, excerpt, body), ranked by BM25",
+        description="Find live articles with any of the terms in their title, excerpt or body, "
+        "best first (BM25, docs/search.md). A term is a run of letters and digits, any case. "
+        "Exit 0 with results, 1 with none (or a failure), 2 when the terms hold no letter or "
+        "digit.",
+        epilog='examples:\n  newsflow search "robot vision"\n'
+        '  newsflow search --limit 5 --format csv "privacy"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    search.add_argument("terms", help="the words to look for")
+    search.add_argument(
+        "--limit", type=positive_int, default=10, metavar="N", help="print at most N (default 10)"
+    )
+    search.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    _add_common(search)
+    search.set_defaults(handler=cmd_search)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +167,28 @@ def cmd_query(args: argparse.Namespace) -> int:
     if result.truncated:
         _note(args, f"showing the first {limit} rows; more exist (--limit N, or --limit 0 for all)")
     _note(args, f"{len(result.rows)} row(s) in {result.seconds:.3f} s")
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from flows.analysis.warehouse import QueryError
+
+    with _open(args) as wh:
+        if wh is None:
+            return EXIT_FAILED
+        try:
+            result = wh.search(args.terms, limit=args.limit)
+        except ValueError as exc:
+            print(f"newsflow: search: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except QueryError as exc:
+            print(f"newsflow: search failed: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    if not result.rows:
+        _note(args, f"no article matches {args.terms!r}")
+        return EXIT_FAILED
+    sys.stdout.write(render(result.columns, result.rows, args.format))
+    _note(args, f"{len(result.rows)} article(s) in {result.seconds:.3f} s")
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ from flows import __version__
 from flows.cli import analysis as cli_analysis
 from flows.cli import ops as cli_ops
 from flows.cli import progress as cli_progress
+from flows.cli import storage as cli_storage
 from flows.cli import tools as cli_tools
 from flows.cli.args import (
     add_ingest_options,
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_analysis.register(commands)  # query, tables, report, export
     cli_tools.register(commands)  # bench
     cli_ops.register(commands)  # serve, status
+    cli_storage.register(commands)  # warehouse upgrade|downgrade|info
     return parser
 
 

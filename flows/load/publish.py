@@ -33,7 +33,15 @@ from typing import Any
 import duckdb
 from filelock import FileLock, Timeout
 
-from flows.db import MARKER, connect, ensure_schema, open_connection
+from flows.db import (
+    MARKER,
+    ROW_GROUP_SIZE,
+    STORAGE_VERSION,
+    connect,
+    ensure_schema,
+    open_connection,
+    storage_version,
+)
 from flows.records import StageFailed
 
 
@@ -382,3 +390,53 @@ def publish(files: WarehouseFiles) -> None:
             "publish",
             f"cannot publish {files.published} ({exc}); the published warehouse is unchanged",
         ) from exc
+
+
+# The storage formats `newsflow warehouse downgrade|upgrade` write (docs/duckdb-line.md).
+STORAGE_TARGETS = {"downgrade": STORAGE_VERSION, "upgrade": "latest"}
+
+
+def rewrite_storage(files: WarehouseFiles, version: str) -> tuple[str, str]:
+    """Rewrite the published warehouse in storage format ``version`` (``v1.4.0``, ``latest``).
+
+    Call with the writer lock held. Every schema, table, view, key, comment and row is copied by
+    DuckDB (``COPY FROM DATABASE``) into a new file beside the published one, which is synced
+    and renamed over it, so readers see the old file or the new one. The working copy is removed
+    (the next run copies the new published file; rows of failed runs since the last publish,
+    recorded only there, go with it). Returns the storage versions before and after.
+    """
+    if not files.published.exists():
+        raise StageFailed("warehouse", f"{files.published} does not exist: nothing to rewrite")
+    files.publishing.unlink(missing_ok=True)
+    conn = duckdb.connect()
+    try:
+        conn.execute("attach ? as source (read_only)", [str(files.published)])
+        conn.execute(
+            f"attach ? as target (storage_version '{version}', row_group_size {ROW_GROUP_SIZE})",
+            [str(files.publishing)],
+        )
+        before = storage_version(conn, "source")
+        conn.execute("copy from database source to target")
+        conn.execute("checkpoint target")
+        after = storage_version(conn, "target")
+    except duckdb.Error as exc:
+        conn.close()
+        files.publishing.unlink(missing_ok=True)
+        raise StageFailed("warehouse", f"cannot rewrite {files.published}: {exc}") from exc
+    except BaseException:
+        conn.close()
+        files.publishing.unlink(missing_ok=True)
+        raise
+    conn.close()
+    try:
+        with open(files.publishing, "rb") as handle:
+            os.fsync(handle.fileno())
+        _remove_working(files)
+        os.replace(files.publishing, files.published)
+        _sync_folder(files.published.parent)
+    except OSError as exc:
+        files.publishing.unlink(missing_ok=True)
+        raise StageFailed(
+            "warehouse", f"cannot replace {files.published} ({exc}); it is unchanged"
+        ) from exc
+    return before, after

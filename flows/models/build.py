@@ -293,5 +293,11 @@ def run_models(
     plan, dropped = stage("models", plan_models, conn, models_dir, select)
     result = build_in_order(plan, lambda one: stage(f"model:{one.name}", build_model, conn, one))
     result.dropped = dropped
+    # a rebuilt model has lost its comments: write every table's, model's and column's again
+    from flows.models.comments import (
+        comment_relations,
+    )  # it reads the declarations, which import this
+
+    comment_relations(conn, models_dir.parent)
     result.seconds = time.perf_counter() - started
     return result

@@ -5,6 +5,7 @@
 -- article's rows as a whole (delete + insert by article_id, one winner per article_id), the
 -- data tests check every key is unique and not null, and maintaining the indexes cost a third of
 -- the load time at 100,000 documents. Analytical joins use hash joins, not these indexes.
+-- Measured again with foreign keys (which the loader cannot meet) in docs/duckdb-line.md#keys.
 
 -- provider: one row per provider, keyed by canonical domain (lowercase, no leading www.)
 create table if not exists provider (

@@ -15,6 +15,7 @@ from flows.load.publish import (
     check_published,
     files_for,
     prepare_working,
+    rewrite_storage,
     working_copy_usable,
     writer_lock,
 )
@@ -132,3 +133,27 @@ def test_a_working_copy_is_made_by_copy_then_rename_and_a_stale_log_is_dropped(
     prepare_working(files, full_refresh=False)
     assert files.working.read_bytes() == files.published.read_bytes()
     assert [p.exists() for p in (wal, files.copying, files.publishing)] == [False, False, False]
+
+
+def test_rewrite_storage_changes_the_format_and_keeps_every_row_and_comment(
+    fixture_run: tuple[Settings, object], tmp_path: Path
+) -> None:
+    settings, _ = fixture_run
+    published = tmp_path / "w.duckdb"
+    published.write_bytes(settings.warehouse.read_bytes())
+    files = files_for(published)
+    files.home.mkdir()
+    files.working.write_bytes(published.read_bytes())
+    before = table_contents(published)
+    comments = "select table_name, column_name, comment from duckdb_columns() order by all"
+    described = query(published, comments)
+
+    assert rewrite_storage(files, "latest") == ("v1.4.0+", "v2.0.0+")
+    assert not files.working.exists() and not files.publishing.exists()
+    assert table_contents(published) == before
+    assert query(published, comments) == described
+    assert rewrite_storage(files, "v1.4.0") == ("v2.0.0+", "v1.4.0+")
+    assert table_contents(published) == before
+
+    with pytest.raises(StageFailed, match="does not exist: nothing to rewrite"):
+        rewrite_storage(files_for(tmp_path / "none.duckdb"), "v1.4.0")

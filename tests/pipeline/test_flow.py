@@ -42,6 +42,7 @@ def test_ingest_flow_matches_the_core_and_publishes_artifacts(
         "extract",
         "load",
         "parse_and_load",
+        "search",
         "models",
         "data_tests",
     }
@@ -72,6 +73,7 @@ def test_ingest_flow_matches_the_core_and_publishes_artifacts(
             "plan",
             "extract",
             "parse_and_load",
+            "search",
             "models",
             *models,
             "data_tests",
