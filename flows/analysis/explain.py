@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,21 +11,39 @@ from flows.analysis.warehouse import require_warehouse
 from flows.db import connect, records
 from flows.extract.frontmatter import read_document
 from flows.normalize.document import DocumentRows, normalize_document
-from flows.records import Rejection
+from flows.records import REJECTION_KINDS, Rejection
 
 
-def list_rejections(warehouse: Path) -> list[dict[str, Any]]:
-    """The quarantine: every file currently rejected, oldest path first (a missing warehouse
-    raises :class:`~flows.records.WarehouseNotFound`: no false all-clear)."""
+def list_rejections(warehouse: Path, kinds: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The quarantine: every file currently rejected (only those of ``kinds`` when given), by
+    path (a missing warehouse raises :class:`~flows.records.WarehouseNotFound`: no false
+    all-clear). A kind that is neither one newsflow gives (``REJECTION_KINDS``) nor one in
+    the quarantine raises :class:`UnknownKind`."""
     conn = connect(require_warehouse(warehouse), read_only=True)
     try:
+        if kinds:
+            present = {kind for (kind,) in conn.execute("select distinct kind from etl.rejection")}
+            known = sorted(set(REJECTION_KINDS) | present)
+            unknown = [kind for kind in kinds if kind not in known]
+            if unknown:
+                raise UnknownKind(unknown, known)
         return records(
             conn,
             "select path, line, col, stage, kind, reason, run_id, first_run_id, sha256 "
-            "from etl.rejection order by path",
+            "from etl.rejection where $all or list_contains($kinds, kind) order by path",
+            {"all": not kinds, "kinds": list(kinds or [])},
         )
     finally:
         conn.close()
+
+
+class UnknownKind(ValueError):
+    """``--kind`` names a kind newsflow never gives: a usage error that lists the known ones."""
+
+    def __init__(self, unknown: Sequence[str], known: Sequence[str]) -> None:
+        super().__init__(f"unknown rejection kind {', '.join(unknown)} (known: {', '.join(known)})")
+        self.unknown = list(unknown)
+        self.known = list(known)
 
 
 @dataclass

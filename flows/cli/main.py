@@ -71,10 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the quarantine: files that are currently rejected, with the reason",
         description="List every file in the quarantine (etl.rejection) as path:line:col: reason. "
         "A file leaves the quarantine when a run loads it.",
-        epilog="example:\n  newsflow rejections --warehouse out/x.duckdb",
+        epilog="examples:\n  newsflow rejections --warehouse out/x.duckdb\n"
+        "  newsflow rejections --kind yaml_syntax,no_front_matter",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_warehouse(rejections)
+    _add_kind_filter(rejections)
     rejections.set_defaults(handler=cmd_rejections)
 
     explain = commands.add_parser(
@@ -189,11 +191,14 @@ def print_summary(summary: dict[str, Any], elapsed: float) -> None:
     print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds"].items()))
     if summary["rejections"]:
         reasons = ", ".join(f"{r['kind']} {r['files']}" for r in summary["top_reasons"])
-        print(f"rejected by reason: {reasons}")
+        print(f"rejected by kind (all {len(summary['top_reasons'])}): {reasons}")
         shown = len(summary["rejections"])
-        print(f"rejected ({shown} of {summary['files_rejected']} shown; all: newsflow rejections):")
+        print(
+            f"rejected ({shown} of {summary['files_rejected']} shown, rarest kinds first; "
+            "all: newsflow rejections [--kind K]):"
+        )
         for rejection in summary["rejections"]:
-            print(f"  {rejection['location']}: {rejection['reason']}")
+            print(f"  {rejection['location']}: {rejection['reason']} [{rejection['kind']}]")
     if summary["drift"]:
         print("drift (keys outside the contract, or of another type):")
         for d in summary["drift"][:10]:
@@ -208,7 +213,7 @@ def cmd_rejections(args: argparse.Namespace) -> int:
     from flows.analysis.explain import list_rejections
 
     settings = load_settings(warehouse=args.warehouse)
-    rows = list_rejections(settings.warehouse)
+    rows = list_rejections(settings.warehouse, args.kind)  # an unknown kind: ValueError, exit 2
     for row in rows:
         location = ":".join(
             [_shown(Path(row["path"])), *(str(row[k]) for k in ("line", "col") if row[k])]
@@ -216,6 +221,15 @@ def cmd_rejections(args: argparse.Namespace) -> int:
         print(f"{location}: {row['reason']} [{row['kind']}]")
     print(f"{len(rows)} file(s) in the quarantine of {_shown(settings.warehouse)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _add_kind_filter(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kind", action="extend", metavar="KIND",
+        type=lambda text: [kind.strip() for kind in text.split(",") if kind.strip()],
+        help="only rejections of this kind (repeat it, or a comma list); an unknown kind is a "
+        "usage error that lists the known ones",
+    )  # fmt: skip
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
