@@ -22,7 +22,8 @@ def list_rejections(warehouse: Path, kinds: Sequence[str] | None = None) -> list
     conn = connect(require_warehouse(warehouse), read_only=True)
     try:
         if kinds:
-            present = {kind for (kind,) in conn.execute("select distinct kind from etl.rejection")}
+            rows = conn.execute("select distinct kind from etl.rejection").fetchall()
+            present = {kind for (kind,) in rows}
             known = sorted(set(REJECTION_KINDS) | present)
             unknown = [kind for kind in kinds if kind not in known]
             if unknown:
@@ -58,6 +59,8 @@ class Explanation:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     drift: list[tuple[str, str, str | None]] = field(default_factory=list)
     warehouse_state: str | None = None
+    context: list[str] = field(default_factory=list)
+    hint: str | None = None
 
 
 def explain_file(path: Path, max_file_bytes: int, warehouse: Path | None) -> Explanation:
@@ -80,9 +83,60 @@ def explain_file(path: Path, max_file_bytes: int, warehouse: Path | None) -> Exp
             explanation.rows = _rows_by_table(rows)
             explanation.warnings = rows.warnings
             explanation.drift = rows.observations
+    if explanation.rejection is not None:
+        explanation.context = source_context(resolved, explanation.rejection)
+        explanation.hint = HINTS.get(explanation.rejection.kind)
     if warehouse is not None:
         explanation.warehouse_state = _warehouse_state(warehouse, explanation)
     return explanation
+
+
+# What to do about a rejection, by kind (``newsflow explain`` prints it under the reason).
+HINTS: dict[str, str] = {
+    "yaml_syntax": "fix the YAML at the caret: close the bracket or quote opened there, indent "
+    "with spaces, or quote a value that contains ': ' or starts with a special character",
+    "yaml_value": "quote the value to keep it as text, or correct it (e.g. a real date)",
+    "yaml_tag": "remove the tag ('!...'): tags that build objects are refused, never run",
+    "duplicate_key": "keep one of the two keys: YAML would silently keep only the last",
+    "non_text_key": "quote the key: keys must be text",
+    "too_deep": "flatten the nesting (at most 50 levels)",
+    "recursive_alias": "remove the alias that refers to its own anchor",
+    "no_front_matter": "start the file with a line '---', then the YAML, then a line '---'",
+    "unclosed_front_matter": "add a line '---' after the last line of the front matter",
+    "empty_front_matter": "add at least webUrl between the two '---' lines",
+    "not_a_mapping": "write the front matter as 'key: value' lines",
+    "no_url": "add webUrl (or originalUrl): an article is identified by its URL",
+    "not_utf8": "save the file as UTF-8",
+    "too_large": "raise --max-file-bytes (NEWSFLOW_MAX_FILE_BYTES), or shrink the file",
+}
+
+_CONTEXT_LINES = 2
+
+
+def source_context(path: str, rejection: Rejection, around: int = _CONTEXT_LINES) -> list[str]:
+    """The file's lines around the rejection's line, numbered, with a caret under its column
+    (nothing when the rejection has no line or the file cannot be read as text)."""
+    if rejection.line is None:
+        return []
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(_CONTEXT_BYTES)
+    except OSError:
+        return []
+    lines = raw.decode("utf-8", errors="replace").replace("\r\n", "\n").split("\n")
+    first = max(rejection.line - around, 1)
+    last = min(rejection.line + around, len(lines))
+    width = len(str(last))
+    shown: list[str] = []
+    for number in range(first, last + 1):
+        text = lines[number - 1].replace("\t", "→").replace("\x00", "\\0")
+        shown.append(f"{number:>{width}} | {text}")
+        if number == rejection.line and rejection.col is not None:
+            shown.append(f"{'':>{width}} | {' ' * (rejection.col - 1)}^")
+    return shown
+
+
+_CONTEXT_BYTES = 4 * 1024 * 1024
 
 
 def _rows_by_table(rows: DocumentRows) -> dict[str, list[dict[str, Any]]]:

@@ -150,8 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(summary, time.perf_counter() - started)
         print_data_tests(summary.get("data_tests") or [])
         print_quality(settings.warehouse, args.top)
-    if settings.strict and summary["files_rejected"]:
-        print(f"--strict: {summary['files_rejected']} document(s) rejected", file=sys.stderr)
+    rejected = summary["files_rejected"] + summary.get("files_still_rejected", 0)
+    if settings.strict and rejected:
+        print(f"--strict: {rejected} document(s) rejected", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -176,6 +177,11 @@ def print_summary(summary: dict[str, Any], elapsed: float) -> None:
         f" ({summary['files_unchanged']} unchanged, {summary['files_superseded']} superseded)"
         f" + {summary['files_ignored']} ignored; {summary['warnings']} warning(s)"
     )
+    if summary.get("files_still_rejected"):
+        print(
+            f"quarantine: {summary['files_still_rejected']} unchanged file(s) still rejected, "
+            "skipped unread (newsflow rejections)"
+        )
     if summary["files_deleted"] or summary["articles_retired"]:
         print(
             f"deleted: {summary['files_deleted']} file(s) gone since the last run; "
@@ -252,6 +258,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         rejection = found.rejection
         print(f"REJECTED at {rejection.stage} ({rejection.kind}):")
         print(f"  {rejection.location(_shown(Path(found.path)))}: {rejection.reason}")
+        for line in found.context:
+            print(f"    {line}")
+        if found.hint:
+            print(f"  hint: {found.hint}")
     for table, rows in found.rows.items():
         print(f"\n{table}: {len(rows)} row(s)")
         for row in rows:

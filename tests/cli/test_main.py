@@ -306,6 +306,30 @@ def test_rejections_lists_the_quarantine(mixed_corpus: Path, tmp_path: Path) -> 
     assert "1 file(s) in the quarantine of q.duckdb" in proc.stderr
 
 
+def test_rejections_by_kind_and_an_unknown_kind(mixed_corpus: Path, tmp_path: Path) -> None:
+    (mixed_corpus / "no_url.md").write_text("---\ntitle: x\n---\n")
+    run = run_cli("run", "--no-prefect", "--source", "src", "--warehouse", "k.duckdb", cwd=tmp_path)
+    assert "rejected by kind (all 2): no_url 1, yaml_syntax 1" in run.stdout
+    assert (
+        "  src/no_url.md: no webUrl or originalUrl: an article needs a URL to be identified "
+        "[no_url]" in run.stdout
+    )
+    only = run_cli("rejections", "--warehouse", "k.duckdb", "--kind", "no_url", cwd=tmp_path)
+    assert (only.returncode, only.stdout) == (
+        0, "src/no_url.md: no webUrl or originalUrl: an article needs a URL to be identified "
+        "[no_url]\n",
+    )  # fmt: skip
+    both = run_cli("rejections", "--warehouse", "k.duckdb", "--kind", "no_url,yaml_syntax",
+                   cwd=tmp_path)  # fmt: skip
+    assert both.stdout.count("\n") == 2 and "1 file(s)" not in both.stderr
+    bad = run_cli("rejections", "--warehouse", "k.duckdb", "--kind", "nourl", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith(
+        "newsflow: error: unknown rejection kind nourl (known: bad_file_name, binary,"
+    )
+    assert bad.stdout == ""
+
+
 def test_explain_shows_rows_or_the_rejection(mixed_corpus: Path, tmp_path: Path) -> None:
     run_cli("run", "--no-prefect", "--source", "src", "--warehouse", "e.duckdb", cwd=tmp_path)
     good = run_cli("explain", "src/seed.txt", "--warehouse", "e.duckdb", cwd=tmp_path)

@@ -176,8 +176,10 @@ def test_second_run_changes_nothing(
     second = run_ingest(settings)
     assert table_contents(settings.warehouse) == before
     assert list(files_for(settings.warehouse).home.rglob("batch-*")) == []  # staging removed
-    assert (second.files_loaded, second.files_unchanged, second.files_superseded) == (0, 4, 1)
-    assert (second.files_rejected, second.files_skipped, second.files_ignored) == (4, 5, 1)
+    # the 4 rejected files are unchanged too: skipped unread, still quarantined
+    assert (second.files_loaded, second.files_unchanged, second.files_superseded) == (0, 8, 1)
+    assert (second.files_rejected, second.files_skipped, second.files_ignored) == (0, 9, 1)
+    assert second.files_still_rejected == 4
     assert second.rows_inserted == {t: 0 for t in first.rows_inserted}
     assert sum(second.rows_deleted.values()) == 0
 
