@@ -230,12 +230,18 @@ def _section_html(section: Section) -> str:
     return "\n".join(out)
 
 
+def _shown_number(value: float) -> float:
+    """A number as the page shows it: the models keep shares and lifts exact, the page rounds
+    them to 4 decimals."""
+    return round(value, 4) if isinstance(value, float) else value
+
+
 def _table_html(caption: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in columns)
     body = []
     for row in rows:
         cells = "".join(
-            f'<td class="num">{_e(cell_text(v, ""))}</td>'
+            f'<td class="num">{_e(cell_text(_shown_number(v), ""))}</td>'
             if isinstance(v, int | float) and not isinstance(v, bool)
             else f"<td>{_e(cell_text(v, ''))}</td>"
             for v in row

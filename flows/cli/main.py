@@ -304,6 +304,7 @@ def print_quality(warehouse: Path, top: int) -> None:
         print("  (no rows)")
         return
     frame = pd.DataFrame(rows).drop(columns=["provider_id"])
+    frame["published_share"] = frame["published_share"].round(4)  # exact in the model
     for column in ("first_published_at", "last_published_at"):
         frame[column] = frame[column].map(lambda v: v.strftime("%Y-%m-%d") if v else "")
     print(frame.to_string(index=False))
