@@ -167,6 +167,8 @@ class RunSummary:
     rejections: list[dict[str, Any]] = field(default_factory=list)
     top_reasons: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
+    # Symbolic links inside the sources that were not followed (counted in files_ignored).
+    ignored_links: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -517,6 +519,9 @@ def _run_stages(
         with timed("discover"):
             found = run_stage("discover", discover, work)
         summary.files_ignored = found.ignored
+        summary.ignored_links = [
+            {"path": shown(path), "reason": reason} for path, reason in found.ignored_links
+        ]
         summary.files_seen = len(found) + len(found.unnamed) + len(found.refused) + found.ignored
         with timed("plan"):
             planned = run_stage("plan", plan, work, found)

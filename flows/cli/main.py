@@ -177,6 +177,11 @@ def print_summary(summary: dict[str, Any], elapsed: float) -> None:
         f" ({summary['files_unchanged']} unchanged, {summary['files_superseded']} superseded)"
         f" + {summary['files_ignored']} ignored; {summary['warnings']} warning(s)"
     )
+    links = summary.get("ignored_links") or []
+    if links:
+        print(f"ignored links ({len(links)}; docs/sandbox.md):")
+        for link in links[:10]:
+            print(f"  {link['path']}: {link['reason']}")
     if summary.get("files_still_rejected"):
         print(
             f"quarantine: {summary['files_still_rejected']} unchanged file(s) still rejected, "

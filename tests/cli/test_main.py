@@ -308,7 +308,15 @@ def test_rejections_lists_the_quarantine(mixed_corpus: Path, tmp_path: Path) -> 
 
 def test_rejections_by_kind_and_an_unknown_kind(mixed_corpus: Path, tmp_path: Path) -> None:
     (mixed_corpus / "no_url.md").write_text("---\ntitle: x\n---\n")
+    (mixed_corpus / "sub").mkdir()
+    os.symlink(mixed_corpus / "sub", mixed_corpus / "latest")  # a folder link: said, not silent
     run = run_cli("run", "--no-prefect", "--source", "src", "--warehouse", "k.duckdb", cwd=tmp_path)
+    assert (
+        "ignored links (1; docs/sandbox.md):\n  src/latest: a symbolic link to the folder "
+        f"{(mixed_corpus / 'sub').resolve()}, inside the sources: not followed "
+        "(its files are read under their own path)\n"
+    ) in run.stdout
+    assert "+ 1 ignored;" in run.stdout
     assert "rejected by kind (all 2): no_url 1, yaml_syntax 1" in run.stdout
     assert (
         "  src/no_url.md: no webUrl or originalUrl: an article needs a URL to be identified "
