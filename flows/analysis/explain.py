@@ -124,16 +124,27 @@ def source_context(path: str, rejection: Rejection, around: int = _CONTEXT_LINES
     except OSError:
         return []
     lines = raw.decode("utf-8", errors="replace").replace("\r\n", "\n").split("\n")
+    if len(lines) > 1 and lines[-1] == "":  # the final line break ends the last line
+        lines.pop()
     first = max(rejection.line - around, 1)
     last = min(rejection.line + around, len(lines))
     width = len(str(last))
     shown: list[str] = []
+    col = (rejection.col or 1) - 1
+    # A long line is shown as a window around the column (the same window on every line).
+    start = max(col - _WIDTH // 2, 0) if col >= _WIDTH else 0
     for number in range(first, last + 1):
         text = lines[number - 1].replace("\t", "→").replace("\x00", "\\0")
-        shown.append(f"{number:>{width}} | {text}")
+        cut = ("…" if start and len(text) > start else "") + text[start : start + _WIDTH]
+        if len(text) > start + _WIDTH:
+            cut += "…"
+        shown.append(f"{number:>{width}} | {cut}".rstrip())
         if number == rejection.line and rejection.col is not None:
-            shown.append(f"{'':>{width}} | {' ' * (rejection.col - 1)}^")
+            shown.append(f"{'':>{width}} | {' ' * (col - start + (1 if start else 0))}^")
     return shown
+
+
+_WIDTH = 100
 
 
 _CONTEXT_BYTES = 4 * 1024 * 1024

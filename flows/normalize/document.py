@@ -261,7 +261,7 @@ def to_timestamp(value: Any, name: str, out: Collector) -> dt.datetime | None:
         try:
             return value.astimezone(UTC)
         except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00: past year 9999 in UTC
-            out.observe(name, value, "timestamp")
+            # a timestamp out of range, quoted or not, is no type drift: a warning only
             out.warn(name, f"timestamp {value.isoformat()} is out of range in UTC; stored as NULL")
             return None
     if isinstance(value, dt.date):

@@ -79,6 +79,6 @@ def test_source_context_at_the_edges(tmp_path: Path) -> None:
     path.write_text("---\n\tname: x\n---\n")
     at = Rejection(str(path), "extract", "why", line=2, col=1, kind="yaml_syntax")
     assert source_context(str(path), at) == [
-        "1 | ---", "2 | →name: x", "  | ^", "3 | ---", "4 | ",
+        "1 | ---", "2 | →name: x", "  | ^", "3 | ---",
     ]  # fmt: skip
     assert source_context(str(path), Rejection(str(path), "normalize", "no url")) == []
