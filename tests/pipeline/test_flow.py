@@ -96,7 +96,8 @@ def test_ingest_flow_matches_the_core_and_publishes_artifacts(
     assert "language" in str(by_key["drift"].data)
     assert "Example News Ltd" in str(by_key["quality-by-provider"].data)
     assert json.loads(by_key["rejections"].data) == [
-        {"location": r["location"], "reason": r["reason"]} for r in summary["rejections"]
+        {"location": r["location"], "reason": r["reason"], "kind": r["kind"]}
+        for r in summary["rejections"]
     ]
     assert len(summary["rejections"]) == 4
 
