@@ -349,3 +349,24 @@ def test_drift_counts_only_values_not_stored_as_given() -> None:
         ("images", "integer", "list"),
     ]
     assert (rows.article["quality"], rows.article["secured"]) == (72, "0777")
+
+
+_SCALAR_TOKEN = st.one_of(
+    st.from_regex(r"\A[-+]?(0[0-7]{1,4}|0o[0-7]{1,3}|0x[0-9A-F]{1,3}|[0-9]{1,3}(_[0-9]{3})?)\Z"),
+    st.from_regex(r"\A[-+]?[0-9]{1,3}\.[0-9]{0,3}(e[-+]?[0-9])?\Z"),
+    st.sampled_from(["yes", "No", "ON", "off", "true", "~", "null", ".inf", "1:30", "2021-01-02",
+                     "2021-01-02 03:04:05", "1_000", "0777", "00", "-0"]),
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(token=_SCALAR_TOKEN, key=st.sampled_from(["secured", "title", "category"]))
+def test_a_text_field_stores_a_plain_scalar_as_written(token: str, key: str) -> None:
+    """Property: whatever YAML 1.1 makes of a plain scalar (octal, sexagesimal, boolean,
+    date...), a text field stores its text; quoted or not gives the same value. Only a plain
+    null (``~``, ``null``) stays NULL."""
+    plain = _article(f"{key}: {token}\n")
+    quoted = _article(f"{key}: '{token}'\n")
+    assert quoted.article[key] == token
+    assert plain.article[key] == (None if token in ("~", "null") else token)
+    assert plain.observations == quoted.observations == []
