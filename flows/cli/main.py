@@ -211,7 +211,7 @@ def print_summary(summary: dict[str, Any], elapsed: float) -> None:
         for rejection in summary["rejections"]:
             print(f"  {rejection['location']}: {rejection['reason']} [{rejection['kind']}]")
     if summary["drift"]:
-        print("drift (keys outside the contract, or of another type):")
+        print("drift (keys outside the contract, or values not stored as given):")
         for d in summary["drift"][:10]:
             expected = f"expected {d['expected_type']}" if d["expected_type"] else "new key"
             print(
