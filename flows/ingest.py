@@ -156,6 +156,8 @@ class RunSummary:
     files_ignored: int = 0
     files_unchanged: int = 0
     files_superseded: int = 0
+    # Of files_unchanged: rejected before and unchanged, so skipped unread (still quarantined).
+    files_still_rejected: int = 0
     files_deleted: int = 0
     articles_retired: int = 0
     warnings: int = 0
@@ -174,6 +176,8 @@ class RunSummary:
     rejections: list[dict[str, Any]] = field(default_factory=list)
     top_reasons: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
+    # Symbolic links inside the sources that were not followed (counted in files_ignored).
+    ignored_links: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -303,7 +307,6 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
         retired = load_mod.reconcile(
             conn,
             run_id,
-            still_rejected=planned.still_rejected,
             deleted=planned.deleted,
             unnamed=planned.unnamed,
             refused=planned.refused,
@@ -552,6 +555,9 @@ def _run_stages(
         with timed("discover"):
             found = run_stage("discover", discover, work)
         summary.files_ignored = found.ignored
+        summary.ignored_links = [
+            {"path": shown(path), "reason": reason} for path, reason in found.ignored_links
+        ]
         summary.files_seen = len(found) + len(found.unnamed) + len(found.refused) + found.ignored
         with timed("plan"):
             planned = run_stage("plan", plan, work, found)
@@ -581,14 +587,14 @@ def _run_stages(
         # A file skipped as unchanged whose URL a new file took over ends the run superseded.
         displaced = len(set(batches.displaced) & set(planned.skipped))
         summary.files_loaded = batches.loaded
-        summary.files_unchanged = batches.unchanged + len(planned.skipped) - displaced
-        summary.files_superseded = batches.superseded + len(planned.still_superseded) + displaced
-        summary.files_rejected = (
-            batches.rejected
-            + len(planned.still_rejected)
-            + len(planned.unnamed)
-            + len(planned.refused)
+        # A rejected file that is unchanged (same size, mtime and contract version) is skipped
+        # unread like any unchanged file: it counts as unchanged, and stays in the quarantine.
+        summary.files_still_rejected = len(planned.still_rejected)
+        summary.files_unchanged = (
+            batches.unchanged + len(planned.skipped) - displaced + len(planned.still_rejected)
         )
+        summary.files_superseded = batches.superseded + len(planned.still_superseded) + displaced
+        summary.files_rejected = batches.rejected + len(planned.unnamed) + len(planned.refused)
         summary.files_skipped = summary.files_unchanged + summary.files_superseded
         summary.warnings = batches.warnings
         summary.articles_retired = loaded.retired.get("soft_deleted", 0)

@@ -58,3 +58,14 @@ class Rejection:
 
     def __str__(self) -> str:
         return f"{self.location()}: {self.reason}"
+
+
+REJECTION_KINDS: tuple[str, ...] = (
+    "empty_file", "binary", "not_utf8", "too_large", "unreadable", "not_a_file",
+    "bad_file_name", "outside_source", "unreadable_folder", "no_front_matter",
+    "unclosed_front_matter", "empty_front_matter", "not_a_mapping", "yaml_syntax", "yaml_tag",
+    "yaml_value", "duplicate_key", "non_text_key", "too_deep", "recursive_alias", "no_url",
+    "unstorable", "unexpected", "parser_crash",
+)  # fmt: skip
+"""Every kind of rejection newsflow gives (``newsflow rejections --kind`` accepts these and any
+kind found in the quarantine); docs/contract.md explains each."""

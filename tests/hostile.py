@@ -132,7 +132,11 @@ def build_hostile_corpus(folder: Path, marker: Path) -> dict[str, Outcome]:
         ),
         "empty_front_matter.txt": Outcome("empty_front_matter", 2, 1, "front matter is empty"),
         "yaml_syntax.txt": Outcome(
-            "yaml_syntax", 4, 1, yaml_prefix + "found unexpected end of stream"
+            "yaml_syntax",
+            2,
+            8,
+            yaml_prefix + "found unexpected end of stream at line 4, column 1, "
+            "inside the quoted text opened here",
         ),
         "tab_indent.txt": Outcome(
             "yaml_syntax",

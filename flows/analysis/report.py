@@ -256,7 +256,9 @@ def number_text(column: str, value: Any) -> str:
     if column.endswith("_share"):
         return charts.percent(value)
     formatter = NUMBER_FORMATS.get(column)
-    return formatter(value) if formatter is not None else cell_text(value, "")
+    if formatter is not None:
+        return formatter(value)
+    return cell_text(round(value, 4) if isinstance(value, float) else value, "")
 
 
 def _table_html(caption: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:

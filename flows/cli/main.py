@@ -72,10 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the quarantine: files that are currently rejected, with the reason",
         description="List every file in the quarantine (etl.rejection) as path:line:col: reason. "
         "A file leaves the quarantine when a run loads it.",
-        epilog="example:\n  newsflow rejections --warehouse out/x.duckdb",
+        epilog="examples:\n  newsflow rejections --warehouse out/x.duckdb\n"
+        "  newsflow rejections --kind yaml_syntax,no_front_matter",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_warehouse(rejections)
+    _add_kind_filter(rejections)
     rejections.set_defaults(handler=cmd_rejections)
 
     explain = commands.add_parser(
@@ -150,8 +152,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(summary, time.perf_counter() - started)
         print_data_tests(summary.get("data_tests") or [])
         print_quality(settings.warehouse, args.top)
-    if settings.strict and summary["files_rejected"]:
-        print(f"--strict: {summary['files_rejected']} document(s) rejected", file=sys.stderr)
+    rejected = summary["files_rejected"] + summary.get("files_still_rejected", 0)
+    if settings.strict and rejected:
+        print(f"--strict: {rejected} document(s) rejected", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -176,6 +179,16 @@ def print_summary(summary: dict[str, Any], elapsed: float) -> None:
         f" ({summary['files_unchanged']} unchanged, {summary['files_superseded']} superseded)"
         f" + {summary['files_ignored']} ignored; {summary['warnings']} warning(s)"
     )
+    links = summary.get("ignored_links") or []
+    if links:
+        print(f"ignored links ({len(links)}; docs/sandbox.md):")
+        for link in links[:10]:
+            print(f"  {link['path']}: {link['reason']}")
+    if summary.get("files_still_rejected"):
+        print(
+            f"quarantine: {summary['files_still_rejected']} unchanged file(s) still rejected, "
+            "skipped unread (newsflow rejections)"
+        )
     if summary["files_deleted"] or summary["articles_retired"]:
         print(
             f"deleted: {summary['files_deleted']} file(s) gone since the last run; "
@@ -191,13 +204,16 @@ def print_summary(summary: dict[str, Any], elapsed: float) -> None:
     print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds"].items()))
     if summary["rejections"]:
         reasons = ", ".join(f"{r['kind']} {r['files']}" for r in summary["top_reasons"])
-        print(f"rejected by reason: {reasons}")
+        print(f"rejected by kind (all {len(summary['top_reasons'])}): {reasons}")
         shown = len(summary["rejections"])
-        print(f"rejected ({shown} of {summary['files_rejected']} shown; all: newsflow rejections):")
+        print(
+            f"rejected ({shown} of {summary['files_rejected']} shown, rarest kinds first; "
+            "all: newsflow rejections [--kind K]):"
+        )
         for rejection in summary["rejections"]:
-            print(f"  {rejection['location']}: {rejection['reason']}")
+            print(f"  {rejection['location']}: {rejection['reason']} [{rejection['kind']}]")
     if summary["drift"]:
-        print("drift (keys outside the contract, or of another type):")
+        print("drift (keys outside the contract, or values not stored as given):")
         for d in summary["drift"][:10]:
             expected = f"expected {d['expected_type']}" if d["expected_type"] else "new key"
             print(
@@ -210,7 +226,7 @@ def cmd_rejections(args: argparse.Namespace) -> int:
     from flows.analysis.explain import list_rejections
 
     settings = load_settings(warehouse=args.warehouse)
-    rows = list_rejections(settings.warehouse)
+    rows = list_rejections(settings.warehouse, args.kind)  # an unknown kind: ValueError, exit 2
     for row in rows:
         location = ":".join(
             [_shown(Path(row["path"])), *(str(row[k]) for k in ("line", "col") if row[k])]
@@ -218,6 +234,15 @@ def cmd_rejections(args: argparse.Namespace) -> int:
         print(f"{location}: {row['reason']} [{row['kind']}]")
     print(f"{len(rows)} file(s) in the quarantine of {_shown(settings.warehouse)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _add_kind_filter(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kind", action="extend", metavar="KIND",
+        type=lambda text: [kind.strip() for kind in text.split(",") if kind.strip()],
+        help="only rejections of this kind (repeat it, or a comma list); an unknown kind is a "
+        "usage error that lists the known ones",
+    )  # fmt: skip
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -240,6 +265,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         rejection = found.rejection
         print(f"REJECTED at {rejection.stage} ({rejection.kind}):")
         print(f"  {rejection.location(_shown(Path(found.path)))}: {rejection.reason}")
+        for line in found.context:
+            print(f"    {line}")
+        if found.hint:
+            print(f"  hint: {found.hint}")
     for table, rows in found.rows.items():
         print(f"\n{table}: {len(rows)} row(s)")
         for row in rows:
@@ -282,6 +311,7 @@ def print_quality(warehouse: Path, top: int) -> None:
         print("  (no rows)")
         return
     frame = pd.DataFrame(rows).drop(columns=["provider_id"])
+    frame["published_share"] = frame["published_share"].round(4)  # exact in the model
     for column in ("first_published_at", "last_published_at"):
         frame[column] = frame[column].map(lambda v: v.strftime("%Y-%m-%d") if v else "")
     print(frame.to_string(index=False))

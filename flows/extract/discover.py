@@ -42,6 +42,9 @@ class Discovery:
     # Paths refused unread, as (path, kind, reason): links out of the sources (``outside_source``)
     # and folders that cannot be listed (``unreadable_folder``). See docs/sandbox.md.
     refused: list[tuple[str, str, str]] = field(default_factory=list)
+    # Links inside the sources that are not followed, as (path, reason); counted in ``ignored``:
+    # a link to a folder, or to an article file the source lists under its own path.
+    ignored_links: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -77,14 +80,18 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
 
     Sources stay inside their roots (docs/sandbox.md): a link whose target resolves outside every
     source folder is not read but refused (kind ``outside_source``, with where it points). A
-    link to a file inside a source is listed like a file; a link to a folder inside a source is
-    not followed (counted as ignored). A folder that cannot be listed (permissions, a path
+    link inside the sources is read only for what no other path reads, so no file is read twice
+    and no loop is possible: a link to a folder is not followed, nor a link to an article file
+    the sources list under its own path (both ignored, with the reason in ``ignored_links``); a
+    link to any other file (another name or suffix, a hidden file) is listed like a file. A
+    folder that cannot be listed (permissions, a path
     longer than the system allows) is refused (kind ``unreadable_folder``) and the rest of the
     source is read. Only links are resolved: plain entries cost no extra system call.
     """
     sources = list(sources)
     roots = [os.path.realpath(s) for s in sources if os.path.isdir(s)]
     refused: list[tuple[str, str, str]] = []
+    ignored_links: list[tuple[str, str]] = []
     found = _Columns()
     # One source reaches no file twice, so its ignored files are only counted (a content folder
     # may hold far more images than articles); several sources may overlap, so their ignored
@@ -113,6 +120,11 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
                     if outside is not None:
                         refused.append((entry.path, OUTSIDE_SOURCE, outside))
                         continue
+                    twice = _read_elsewhere(entry.path, roots)
+                    if twice is not None:
+                        ignored_links.append((entry.path, twice))
+                        ignored.add(entry.path)
+                        continue
                 if entry.is_dir(follow_symlinks=False):
                     if hidden:
                         ignored.update(_all_files(entry.path))
@@ -124,17 +136,43 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
                     ignored.add(entry.path)
     table, unnamed = found.finish()
     refused = sorted({shown_name(r[0]): (shown_name(r[0]), *r[1:]) for r in refused}.values())
+    links = sorted(
+        {shown_name(path): (shown_name(path), why) for path, why in ignored_links}.values()
+    )
     if isinstance(ignored, _Tally) or not ignored:
-        return Discovery(table, len(ignored), unnamed, refused)
+        return Discovery(table, len(ignored), unnamed, refused, links)
     # A path both listed and ignored (overlapping sources) counts as listed.
     named = [path for path in ignored if _is_utf8(path)]
     listed = pc.sum(pc.is_in(_strings(named), value_set=table["path"])).as_py() or 0
-    return Discovery(table, len(ignored) - listed, unnamed, refused)
+    return Discovery(table, len(ignored) - listed, unnamed, refused, links)
 
 
 OUTSIDE_SOURCE = "outside_source"
 UNREADABLE_FOLDER = "unreadable_folder"
 REFUSED_KINDS = (OUTSIDE_SOURCE, UNREADABLE_FOLDER)
+
+
+def _read_elsewhere(link: str, roots: list[str]) -> str | None:
+    """Why the link ``link`` (its target inside the sources) is not followed, else None: a
+    folder (its files are listed under their own paths; following could only read them twice,
+    or loop), or an article file discovery lists under its own path (not hidden, an article
+    suffix)."""
+    target = os.path.realpath(link)
+    if os.path.isdir(target):
+        return (
+            f"a symbolic link to the folder {target}, inside the sources: not followed "
+            "(its files are read under their own path)"
+        )
+    if not os.path.isfile(target) or os.path.splitext(target)[1].lower() not in SUFFIXES:
+        return None
+    for root in roots:
+        if target.startswith(root.rstrip("/") + "/"):
+            parts = target[len(root.rstrip("/")) + 1 :].split("/")
+            if not any(part.startswith(".") for part in parts):
+                return (
+                    f"a symbolic link to {target}, which is read under its own path: not read twice"
+                )
+    return None
 
 
 def _outside(link: str, roots: list[str]) -> str | None:

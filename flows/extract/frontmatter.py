@@ -108,6 +108,21 @@ def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
             return reject(kind, f"could not parse front matter: {problem}")
         if yaml_text[mark.index : mark.index + 1] == "\t":
             problem += " (a tab: YAML is indented with spaces)"
+        opened = _OPENED.get(exc.context or "")
+        if opened is None and exc.context == "while parsing a flow node":
+            # libyaml names no opener here (e.g. '[a, b,' then the end): find the innermost
+            # bracket still open where the error is, from the tokens before it.
+            found = _open_bracket(yaml_text, mark.index)
+            if found is not None:
+                opened, exc.context_mark = found
+        if opened and exc.context_mark is not None and exc.problem_mark is not None:
+            # The error is found where the parser gave up (often lines later, at the next key
+            # or the end); the line that opened the bracket or quote is the one to fix.
+            problem += (
+                f" at line {exc.problem_mark.line + 2}, column {exc.problem_mark.column + 1}, "
+                f"inside the {opened} opened here"
+            )
+            mark = exc.context_mark
         # +2: mark lines are 0-based and the opening '---' is line 1 of the file.
         return reject(
             kind, f"could not parse front matter: {problem}", mark.line + 2, mark.column + 1
@@ -128,6 +143,32 @@ def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
             1,
         )
     return FrontMatter(path, sha256, data, body, yaml_text)
+
+
+# Parser contexts whose mark is where a bracket or quote was opened (PyYAML's context_mark).
+_OPENED = {
+    "while parsing a flow sequence": "'[' list",
+    "while parsing a flow mapping": "'{' mapping",
+    "while scanning a quoted scalar": "quoted text",
+}
+
+
+def _open_bracket(text: str, before: int) -> tuple[str, yaml.Mark] | None:
+    """The innermost '[' or '{' still open at offset ``before`` (what it is, and its mark), from
+    PyYAML's scanner; None when there is none. Runs only on a document that failed."""
+    stack: list[tuple[str, yaml.Mark]] = []
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.index >= before:
+                break
+            if isinstance(token, yaml.FlowSequenceStartToken | yaml.FlowMappingStartToken):
+                is_list = isinstance(token, yaml.FlowSequenceStartToken)
+                stack.append(("'[' list" if is_list else "'{' mapping", token.start_mark))
+            elif isinstance(token, yaml.FlowSequenceEndToken | yaml.FlowMappingEndToken) and stack:
+                stack.pop()
+    except yaml.YAMLError:
+        pass
+    return stack[-1] if stack else None
 
 
 def excerpt(raw: bytes) -> str:

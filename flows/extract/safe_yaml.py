@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import yaml
@@ -622,3 +622,49 @@ def fast_load(text: str) -> Any:
     if (check.ints or check.floats) and _number_risk(text, raw, check.ints, check.floats):
         return FALLBACK
     return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for the contract: a timestamp as YAML reads it, and a scalar's text as written.
+
+
+def yaml_timestamp(text: str) -> Any:
+    """``text`` read as YAML's timestamp (a ``datetime``, or a ``date`` for a bare date) when it
+    has that form, exactly as an unquoted value would load; None when it has not. A text of the
+    form that is no real date or time (``2021-02-30``) raises ``ValueError``."""
+    if _implicit_tag(text) != _TIMESTAMP:
+        return None
+    try:
+        return _TIMESTAMPS.construct_yaml_timestamp(ScalarNode(_TIMESTAMP, text))
+    except yaml.YAMLError as exc:
+        raise ValueError(str(getattr(exc, "problem", None) or exc)) from None
+
+
+def scalar_text(text: str, path: Sequence[str | int]) -> str | None:
+    """The text of the plain scalar at ``path`` (mapping keys, 0-based list indexes) in the YAML
+    ``text`` as it is written, before YAML types it (``0777``, not 511); None when there is no
+    such plain scalar, or it is reached only through a merge key."""
+    loader = StrictSafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    for step in path:
+        if isinstance(step, int) and isinstance(node, SequenceNode):
+            if not 0 <= step < len(node.value):
+                return None
+            node = node.value[step]
+        elif isinstance(step, str) and isinstance(node, MappingNode):
+            for key, value in reversed(node.value):
+                if isinstance(key, ScalarNode) and key.tag == _STR and key.value == step:
+                    node = value
+                    break
+            else:
+                return None
+        else:
+            return None
+    if isinstance(node, ScalarNode) and not node.style:  # plain ('' from libyaml, None from PyYAML)
+        return node.value  # type: ignore[no-any-return]
+    return None

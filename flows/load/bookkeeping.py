@@ -58,22 +58,26 @@ def finish_run(conn: duckdb.DuckDBPyConnection, summary: Mapping[str, object]) -
 
 
 def run_findings(
-    conn: duckdb.DuckDBPyConnection, run_id: str, shown: int = 10, reasons: int = 5
+    conn: duckdb.DuckDBPyConnection, run_id: str, shown: int = 10
 ) -> dict[str, list[dict[str, object]]]:
-    """What a run's summary shows from etl: its first ``shown`` rejections by path, its most
-    frequent rejection kinds, and the drift it saw (one row per key and type)."""
+    """What a run's summary shows from etl: its first ``shown`` rejections, the rarest kinds
+    first (one odd error is not buried under hundreds of a common kind), then by path; every
+    rejection kind with its count, most frequent first; and the drift it saw (one row per key
+    and type)."""
     run = [run_id]
     return {
         "rejections": records(
             conn,
-            "select path, line, col, reason from etl.rejection "
-            f"where run_id = ? order by path limit {int(shown)}",
+            "select path, line, col, kind, reason from etl.rejection "
+            "where run_id = ? "
+            "order by count(*) over (partition by kind), kind, path "
+            f"limit {int(shown)}",
             run,
         ),
         "top_reasons": records(
             conn,
             "select kind, count(*) as files from etl.rejection where run_id = ? "
-            f"group by kind order by files desc, kind limit {int(reasons)}",
+            "group by kind order by files desc, kind",
             run,
         ),
         "drift": records(

@@ -494,29 +494,24 @@ def reconcile(
     conn: duckdb.DuckDBPyConnection,
     run_id: str,
     *,
-    still_rejected: Sequence[str],
     deleted: Sequence[str],
     prune: bool,
     unnamed: Sequence[str] = (),
     refused: Sequence[tuple[str, str, str]] = (),
 ) -> dict[str, int]:
-    """After the batches, in one transaction: refresh the quarantine rows of rejected files that
-    were not read again, mark deleted files, and retire articles whose file is gone or now yields
-    another URL (soft delete: deleted_at; ``prune``: remove their rows, and those of every
-    soft-deleted article). Files skipped unread keep their ledger row as it is."""
+    """After the batches, in one transaction: mark deleted files, and retire articles whose
+    file is gone or now yields another URL (soft delete: deleted_at; ``prune``: remove their
+    rows, and those of every soft-deleted article). Files skipped unread keep their ledger row
+    as it is, and rejected ones their quarantine row (its ``run_id`` stays the run that last
+    read and rejected the file)."""
     now = dt.datetime.now(dt.UTC)
     removed: dict[str, int] = {}
     paths = {
-        "_rejected_again": pa.table({"path": pa.array(list(still_rejected), pa.string())}),
         "_gone": pa.table({"path": pa.array(list(deleted), pa.string())}),
         "stg_rejection": _unnamed_rejections(unnamed, refused),
     }
     with transaction(conn, STAGE, "reconcile", paths):
         params = {"run_id": run_id}
-        conn.execute(
-            "update etl.rejection set run_id = $run_id where path in (from _rejected_again)",
-            params,
-        )
         conn.execute(
             "update etl.file set status = 'deleted', last_run_id = $run_id "
             "where path in (from _gone)",

@@ -12,7 +12,7 @@ from flows.text import markdown_table
 
 # Bump when extraction or normalization changes what a file produces: every file loaded under an
 # older version is then parsed again on the next run.
-CONTRACT_VERSION = "3"
+CONTRACT_VERSION = "4"
 
 REJECT = "reject the document"
 NULL_WARN = "NULL + warning"
@@ -31,16 +31,21 @@ class Field:
     maximum: int | None = None
 
 
-_TEXT = "text as is; numbers, booleans and dates become text (warning); lists/mappings NULL"
+_TEXT = (
+    "text as is; a number, boolean or date is kept as written (`0777`, `1.50`, `yes`; "
+    "warning); lists/mappings NULL"
+)
 _INT = (
     "integers; whole floats accepted; numeric text converted (warning); fractions rounded "
     "half-to-even (warning); booleans and other types NULL"
 )
 _BOOL = "true/false; text yes/no/on/off/true/false/1/0 and integers 0/1 converted (warning)"
 _TS = (
-    "ISO 8601, quoted or not; offsets converted to UTC; no offset = UTC (warning); "
+    "ISO 8601 or YAML's timestamp form (one-digit hour, space before the offset), the same "
+    "quoted or not; offsets converted to UTC; no offset = UTC (warning); "
     "a date = midnight UTC (warning)"
 )
+_RANGE = "range 0..100: a value outside is kept (warning) and the warn-level range test reports it"
 _URL = "text; canonical form for ids: trimmed, scheme and host lowercased, #fragment dropped"
 
 CONTRACT: tuple[Field, ...] = (
@@ -55,7 +60,7 @@ CONTRACT: tuple[Field, ...] = (
     Field("category", "article.category", "text", False, _TEXT, NULL_WARN),
     Field("type", "article.type", "text", False, _TEXT, NULL_WARN),
     Field("publishedDateTime", "article.published_at", "timestamp", False, _TS, NULL_WARN),
-    Field("quality", "article.quality", "integer", False, _INT + "; range 0..100",
+    Field("quality", "article.quality", "integer", False, _INT + "; " + _RANGE,
           NULL_WARN, 0, 100),
     Field("heat", "article.heat", "integer", False, _INT, NULL_WARN),
     Field("published", "article.is_published", "boolean", False, _BOOL, NULL_WARN),
@@ -68,10 +73,12 @@ CONTRACT: tuple[Field, ...] = (
           "lowercased, leading www. and trailing dot removed, URL reduced to its host; "
           "key of the provider (else its lowercased name)", NULL_WARN),
     Field("provider.name", "provider.name", "text", False,
-          _TEXT + "; trimmed; the latest-published mention's name wins", NULL_WARN),
+          _TEXT + "; trimmed; the latest-published mention's name wins (ties: see the "
+          "provider-name rule in docs/contract.md)", NULL_WARN),
     Field("topics", "topic.name / article_topic", "list", False,
           "list of text, or one comma-separated string; trimmed, inner spaces collapsed; "
-          "blank, null and duplicate (case-insensitive) topics dropped", DROP_WARN),
+          "blank, null and duplicate (case-insensitive) topics dropped, each with a warning",
+          DROP_WARN),
     Field("images", "image", "list", False, "list of mappings; non-mappings dropped", DROP_WARN),
     Field("images[].url", "image.url", "text", True, "trimmed text", DROP_WARN + " (the image)"),
     Field("images[].width", "image.width", "integer", False, _INT, NULL_WARN),
@@ -90,7 +97,7 @@ CONTRACT: tuple[Field, ...] = (
     Field("related[].type", "related.type", "text", False, _TEXT, NULL_WARN),
     Field("related[].publishedDateTime", "related.published_at", "timestamp", False, _TS,
           NULL_WARN),
-    Field("related[].quality", "related.quality", "integer", False, _INT + "; range 0..100",
+    Field("related[].quality", "related.quality", "integer", False, _INT + "; " + _RANGE,
           NULL_WARN, 0, 100),
     Field("related[].provider", "related.provider_id", "mapping", False,
           "as provider; lands in the provider table too", NULL_WARN),

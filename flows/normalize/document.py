@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from flows.extract.safe_yaml import scalar_text, yaml_timestamp
 from flows.normalize.contract import Field, known_keys, scalar_fields
 from flows.records import FrontMatter, Rejection
 
@@ -38,6 +39,11 @@ IMAGE_SCALARS = scalar_fields("images[].")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _SPACES = re.compile(r"\s+")
 _INDEX = re.compile(r"\[\d+\]")
+# Text that YAML's timestamp constructor and datetime.fromisoformat read as the same value.
+_ISO_COMMON = re.compile(
+    r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{6}|\.\d{3})?(?:Z|[+-]\d\d:\d\d)?\Z"
+)
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 # Lowercase scheme and host, no fragment, no empty query, nothing urlsplit would strip or refuse.
 _ALREADY_CANONICAL = re.compile(
     r"[a-z][a-z0-9+.-]*://[a-z0-9.-]+(?::[0-9]+)?(?:/[^#?\s]*)?(?:\?[^#\s]+)?\Z"
@@ -111,16 +117,32 @@ def topic_key(name: str) -> str:
 
 @dataclass
 class Collector:
-    """Warnings (field, message) and drift observations (key path, observed, expected type)."""
+    """Warnings (field, message) and drift observations (key path, observed, expected type).
+
+    Drift records keys outside the contract, and values the contract could not store as they
+    were given (stored as NULL, dropped, ignored, or rounded): a value converted without loss
+    (a quoted timestamp or number, ``yes`` for a boolean, a whole float) is not drift, so
+    quoting a value never changes the report. ``source`` is the front matter as written, from
+    which a text field takes a scalar's own text."""
 
     warnings: list[tuple[str, str]] = field(default_factory=list)
     observations: list[tuple[str, str, str | None]] = field(default_factory=list)
+    source: str | None = None
 
     def warn(self, field_name: str, message: str) -> None:
         self.warnings.append((field_name, message))
 
     def observe(self, field_name: str, value: Any, expected: str | None) -> None:
         self.observations.append((_INDEX.sub("[]", field_name), type_name(value), expected))
+
+    def written(self, field_name: str) -> str | None:
+        """The text of the plain scalar ``field_name`` (``related[2].title``) as written."""
+        if self.source is None:
+            return None
+        path: list[str | int] = [
+            key if key else int(index) - 1 for key, index in _STEP.findall(field_name)
+        ]
+        return scalar_text(self.source, path)
 
 
 @dataclass
@@ -144,10 +166,14 @@ class DocumentRows:
 def to_text(value: Any, name: str, out: Collector) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    out.observe(name, value, "text")
     if isinstance(value, bool | int | float | dt.date):
-        out.warn(name, f"expected text, got {type_name(value)}; stored as text")
+        # The scalar's own text (``0777``, ``1.50``, ``yes``), not YAML 1.1's reading of it.
+        written = out.written(name)
+        out.warn(name, f"expected text, got {type_name(value)}; stored as written")
+        if written is not None:
+            return written
         return value.isoformat() if isinstance(value, dt.date) else str(value)
+    out.observe(name, value, "text")
     out.warn(name, f"expected text, got {type_name(value)}; stored as NULL")
     return None
 
@@ -160,7 +186,6 @@ def to_int(value: Any, name: str, out: Collector) -> int | None:
             return value
         out.warn(name, f"number {value} is out of range; stored as NULL")
         return None
-    out.observe(name, value, "integer")
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -169,28 +194,35 @@ def to_int(value: Any, name: str, out: Collector) -> int | None:
             try:
                 number = float(text)
             except ValueError:
+                out.observe(name, value, "integer")
                 out.warn(name, f"expected a number, got text {value!r:.60}; stored as NULL")
                 return None
         if isinstance(number, float) and not math.isfinite(number):
+            out.observe(name, value, "integer")
             out.warn(name, f"number given as text {value!r:.60} is not finite; stored as NULL")
             return None
         out.warn(name, f"number given as text {value!r:.60}; converted")
-        return _from_number(number, name, out)
+        return _from_number(number, value, name, out)
     if isinstance(value, float):
-        return _from_number(value, name, out)
+        return _from_number(value, value, name, out)
+    out.observe(name, value, "integer")
     out.warn(name, f"expected a number, got {type_name(value)}; stored as NULL")
     return None
 
 
-def _from_number(number: float, name: str, out: Collector) -> int | None:
+def _from_number(number: float, given: Any, name: str, out: Collector) -> int | None:
+    """``number`` (read from ``given``) as an integer; drift when it cannot be stored as is."""
     if isinstance(number, float) and not math.isfinite(number):
+        out.observe(name, given, "integer")
         out.warn(name, f"number {number} is not finite; stored as NULL")
         return None
     if isinstance(number, float) and not number.is_integer():
+        out.observe(name, given, "integer")
         out.warn(name, f"number {number} is not whole; rounded to {round(number)}")
     whole = round(number)
     if -(2**31) <= whole < 2**31:
         return whole
+    out.observe(name, given, "integer")
     out.warn(name, f"number {number} is out of range; stored as NULL")
     return None
 
@@ -198,12 +230,12 @@ def _from_number(number: float, name: str, out: Collector) -> int | None:
 def to_bool(value: Any, name: str, out: Collector) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
-    out.observe(name, value, "boolean")
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         out.warn(name, f"boolean given as text {value!r}; converted")
         return value.strip().lower() in _TRUE
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
+    out.observe(name, value, "boolean")
     out.warn(name, f"expected true/false, got {value!r:.60}; stored as NULL")
     return None
 
@@ -211,17 +243,24 @@ def to_bool(value: Any, name: str, out: Collector) -> bool | None:
 def to_timestamp(value: Any, name: str, out: Collector) -> dt.datetime | None:
     if value is None:
         return None
-    if not isinstance(value, dt.datetime):
-        out.observe(name, value, "timestamp")
     if isinstance(value, str):
         text = value.strip()
         try:
-            value = dt.datetime.fromisoformat(text)
+            # Text of YAML's timestamp form reads exactly as the same value unquoted would
+            # (one-digit hours, a space before the offset); other ISO 8601 text as Python reads it.
+            if _ISO_COMMON.match(text):  # the common shape: both read it alike, this 60x faster
+                parsed = dt.datetime.fromisoformat(text)
+            else:
+                parsed = yaml_timestamp(text)
+            if parsed is None:
+                parsed = dt.datetime.fromisoformat(text)
+                if len(text) <= len("2021-01-31"):
+                    parsed = parsed.date()
         except ValueError:
+            out.observe(name, value, "timestamp")
             out.warn(name, f"not an ISO 8601 timestamp: {text!r:.60}; stored as NULL")
             return None
-        if len(text) <= len("2021-01-31"):
-            value = value.date()
+        value = parsed
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             out.warn(name, "timestamp has no UTC offset; UTC assumed")
@@ -229,11 +268,13 @@ def to_timestamp(value: Any, name: str, out: Collector) -> dt.datetime | None:
         try:
             return value.astimezone(UTC)
         except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00: past year 9999 in UTC
+            # a timestamp out of range, quoted or not, is no type drift: a warning only
             out.warn(name, f"timestamp {value.isoformat()} is out of range in UTC; stored as NULL")
             return None
     if isinstance(value, dt.date):
         out.warn(name, "date without a time; midnight UTC assumed")
         return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
+    out.observe(name, value, "timestamp")
     out.warn(name, f"expected a timestamp, got {type_name(value)}; stored as NULL")
     return None
 
@@ -303,9 +344,10 @@ def coerce_fields(
         if value is not None and spec.minimum is not None:
             high = spec.maximum if spec.maximum is not None else value
             if not spec.minimum <= value <= high:
+                # Kept, so the warn-level range test on the column reports it (NULL would
+                # hide it from the test and from every model).
                 name = f"{where}{spec.key}"
-                out.warn(name, f"{value} is outside {spec.minimum}..{spec.maximum}; stored as NULL")
-                value = None
+                out.warn(name, f"{value} is outside {spec.minimum}..{spec.maximum}; kept")
         row[spec.column] = value
     return row
 
@@ -366,8 +408,7 @@ def _provider(
     if value is None:
         out.warn(name, "no provider")
         return None, None, {}
-    if isinstance(value, str):
-        out.observe(name, value, "mapping")
+    if isinstance(value, str):  # a documented form: a bare string is the name
         value = {"name": value}
     if not isinstance(value, dict):
         out.observe(name, value, "mapping")
@@ -425,24 +466,34 @@ def _images(
 
 
 def _topics(value: Any, out: Collector) -> list[str]:
-    if isinstance(value, str):
-        out.observe("topics", value, "list")
+    """The topic names, in order; every dropped topic (null, blank, not text, or a repeat of an
+    earlier one ignoring case and spaces) with a warning."""
+    written = isinstance(value, list)  # a list's numbers can be read back as written
+    if isinstance(value, str):  # a documented form: one comma-separated string
         value = value.split(",")
     names: list[str] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for index, topic in enumerate(_list(value, "topics", out), start=1):
+        where = f"topics[{index}]"
         if topic is None:
-            out.warn(f"topics[{index}]", "empty topic; dropped")
+            out.warn(where, "empty topic; dropped")
             continue
         if isinstance(topic, bool) or not isinstance(topic, str | int | float):
-            out.observe(f"topics[{index}]", topic, "text")
-            out.warn(f"topics[{index}]", f"expected text, got {type_name(topic)}; dropped")
+            out.observe(where, topic, "text")
+            out.warn(where, f"expected text, got {type_name(topic)}; dropped")
             continue
-        name = _SPACES.sub(" ", str(topic)).strip()
+        text = topic if isinstance(topic, str) else None
+        if text is None:
+            text = (out.written(where) if written else None) or str(topic)
+        name = _SPACES.sub(" ", text).strip()
         key = name.casefold()
-        if not name or key in seen:
+        if not name:
+            out.warn(where, "blank topic; dropped")
             continue
-        seen.add(key)
+        if key in seen:
+            out.warn(where, f"{name!r:.60} repeats topic {seen[key]!r:.60}; dropped")
+            continue
+        seen[key] = name
         names.append(name)
     return names
 
@@ -492,7 +543,7 @@ def _related(
 def normalize_document(doc: FrontMatter) -> DocumentRows | Rejection:
     """Turn one parsed document into rows for every table, or reject it."""
     data = doc.data
-    out = Collector()
+    out = Collector(source=doc.raw)
     values = coerce_fields(data, ARTICLE_SCALARS, "", out)
     url = canonical_url(values["web_url"]) or canonical_url(values["original_url"])
     if url is None:

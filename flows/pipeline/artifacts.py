@@ -30,10 +30,13 @@ def publish_artifacts(settings: Settings, summary: RunSummary) -> None:
     create_markdown_artifact(summary_markdown(summary), key="ingest-summary")
     if summary.rejections:
         create_table_artifact(
-            [{"location": r["location"], "reason": r["reason"]} for r in summary.rejections],
+            [
+                {"location": r["location"], "reason": r["reason"], "kind": r["kind"]}
+                for r in summary.rejections
+            ],
             key="rejections",
             description=f"First {len(summary.rejections)} of {summary.files_rejected} rejected "
-            "files; all of them: `newsflow rejections`",
+            "files, rarest kinds first; all of them: `newsflow rejections [--kind K]`",
         )
     if summary.drift:
         create_table_artifact([dict(d) for d in summary.drift], key="drift")
@@ -99,9 +102,11 @@ def summary_markdown(summary: RunSummary) -> str:
     if summary.rejections:
         lines += ["", "## Rejections", ""]
         lines += markdown_table(
-            ["reason", "files"], [[r["kind"], r["files"]] for r in summary.top_reasons], {1}
+            ["kind", "files"], [[r["kind"], r["files"]] for r in summary.top_reasons], {1}
         )
-        lines += [""] + [f"- `{r['location']}`: {r['reason']}" for r in summary.rejections]
+        lines += [""] + [
+            f"- `{r['location']}`: {r['reason']} [{r['kind']}]" for r in summary.rejections
+        ]
     if summary.drift:
         lines += ["", "## Drift", ""]
         lines += markdown_table(

@@ -173,11 +173,12 @@ def ingest(
         summary.files_seen,
     )
     logger.debug("seconds per stage: %s", {k: round(v, 3) for k, v in summary.seconds.items()})
-    if settings.strict and summary.files_rejected:
+    rejected = summary.files_rejected + summary.files_still_rejected  # unread ones count too
+    if settings.strict and rejected:
         return _failed(
             StrictFailed(
                 summary.to_dict(),
-                f"{summary.files_rejected} document(s) rejected (the run was published); "
+                f"{rejected} document(s) rejected (the run was published); "
                 f"see `newsflow rejections --warehouse {settings.warehouse}`",
             )
         )

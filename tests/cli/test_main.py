@@ -45,7 +45,7 @@ def test_run_loads_good_files_and_reports_the_bad_one(mixed_corpus: Path, tmp_pa
     out = proc.stdout
     assert (
         "files: 4 seen = 3 loaded + 1 rejected + 0 skipped (0 unchanged, 0 superseded) "
-        "+ 0 ignored; 5 warning(s)"
+        "+ 0 ignored; 6 warning(s)"  # dashes_in_value: 5, and its repeated topic
     ) in out
     assert (
         "src/tab_indent.txt:5:1: could not parse front matter: found character that cannot start "
@@ -304,6 +304,38 @@ def test_rejections_lists_the_quarantine(mixed_corpus: Path, tmp_path: Path) -> 
         "start any token (a tab: YAML is indented with spaces) [yaml_syntax]\n"
     )
     assert "1 file(s) in the quarantine of q.duckdb" in proc.stderr
+
+
+def test_rejections_by_kind_and_an_unknown_kind(mixed_corpus: Path, tmp_path: Path) -> None:
+    (mixed_corpus / "no_url.md").write_text("---\ntitle: x\n---\n")
+    (mixed_corpus / "sub").mkdir()
+    os.symlink(mixed_corpus / "sub", mixed_corpus / "latest")  # a folder link: said, not silent
+    run = run_cli("run", "--no-prefect", "--source", "src", "--warehouse", "k.duckdb", cwd=tmp_path)
+    assert (
+        "ignored links (1; docs/sandbox.md):\n  src/latest: a symbolic link to the folder "
+        f"{(mixed_corpus / 'sub').resolve()}, inside the sources: not followed "
+        "(its files are read under their own path)\n"
+    ) in run.stdout
+    assert "+ 1 ignored;" in run.stdout
+    assert "rejected by kind (all 2): no_url 1, yaml_syntax 1" in run.stdout
+    assert (
+        "  src/no_url.md: no webUrl or originalUrl: an article needs a URL to be identified "
+        "[no_url]" in run.stdout
+    )
+    only = run_cli("rejections", "--warehouse", "k.duckdb", "--kind", "no_url", cwd=tmp_path)
+    assert (only.returncode, only.stdout) == (
+        0, "src/no_url.md: no webUrl or originalUrl: an article needs a URL to be identified "
+        "[no_url]\n",
+    )  # fmt: skip
+    both = run_cli("rejections", "--warehouse", "k.duckdb", "--kind", "no_url,yaml_syntax",
+                   cwd=tmp_path)  # fmt: skip
+    assert both.stdout.count("\n") == 2 and "1 file(s)" not in both.stderr
+    bad = run_cli("rejections", "--warehouse", "k.duckdb", "--kind", "nourl", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith(
+        "newsflow: error: unknown rejection kind nourl (known: bad_file_name, binary,"
+    )
+    assert bad.stdout == ""
 
 
 def test_explain_shows_rows_or_the_rejection(mixed_corpus: Path, tmp_path: Path) -> None:

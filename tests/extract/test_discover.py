@@ -25,15 +25,31 @@ def test_links_out_of_the_source_are_refused_unread_and_links_inside_work(tmp_pa
     (src / "a.md").write_text("a")
     (src / "sub" / "b.md").write_text("b")
     (elsewhere / "c.md").write_text("c")
-    os.symlink(src / "a.md", src / "inside.md")  # a file inside: listed under its own path
+    (src / "notes.txt.orig").write_text("n")  # another suffix: not listed itself
+    (src / ".drafts").mkdir()
+    (src / ".drafts" / "d.md").write_text("d")  # hidden: not listed itself
+    os.symlink(src / "a.md", src / "inside.md")  # a.md is listed: not read twice, ignored
+    os.symlink(src / "notes.txt.orig", src / "notes.md")  # only this path reads it: listed
+    os.symlink(src / ".drafts" / "d.md", src / "draft.md")  # likewise
     os.symlink(src / "sub", src / "inside_folder")  # a folder inside: not followed, ignored
+    os.symlink(src, src / "sub" / "loop")  # a loop: not followed either
     os.symlink("/etc/passwd", src / "passwd.md")
     os.symlink(elsewhere / "c.md", src / "outside.md")
     os.symlink(elsewhere, src / "outside_folder")
     os.symlink(src / "missing.md", src / "dangling.md")  # inside, dangling: listed as before
     found = discover([src])
-    assert found.paths == [str(src / n) for n in ("a.md", "dangling.md", "inside.md", "sub/b.md")]
-    assert found.ignored == 1
+    assert found.paths == [
+        str(src / n) for n in ("a.md", "dangling.md", "draft.md", "notes.md", "sub/b.md")
+    ]
+    assert found.ignored == 5  # notes.txt.orig, .drafts/d.md and the three links below
+    folder = "a symbolic link to the folder {}, inside the sources: not followed " \
+        "(its files are read under their own path)"  # fmt: skip
+    assert found.ignored_links == [
+        (str(src / "inside.md"),
+         f"a symbolic link to {src / 'a.md'}, which is read under its own path: not read twice"),
+        (str(src / "inside_folder"), folder.format(src / "sub")),
+        (str(src / "sub" / "loop"), folder.format(src)),
+    ]  # fmt: skip
     reason = "a symbolic link to {}, outside the sources: not read"
     assert found.refused == [
         (str(src / "outside.md"), "outside_source", reason.format(elsewhere / "c.md")),
@@ -45,7 +61,13 @@ def test_links_out_of_the_source_are_refused_unread_and_links_inside_work(tmp_pa
     assert both.refused == [
         (str(src / "passwd.md"), "outside_source", reason.format("/etc/passwd"))
     ]
-    assert str(src / "outside.md") in both.paths
+    # ... and its target is read there, under its own path: the link is not read twice
+    assert str(elsewhere / "c.md") in both.paths and str(src / "outside.md") not in both.paths
+    assert (
+        str(src / "outside.md"),
+        f"a symbolic link to {elsewhere / 'c.md'}, which is read under its own path: "
+        "not read twice",
+    ) in both.ignored_links
 
 
 def test_a_folder_past_path_max_is_refused_and_the_rest_of_the_source_loads(

@@ -141,7 +141,18 @@ def test_seed_document_has_no_body() -> None:
             1,
         ),
         (b'---\ntitle: "unterminated\n---\n', "yaml_syntax",
-         "could not parse front matter: found unexpected end of stream", 3, 1),
+         "could not parse front matter: found unexpected end of stream at line 3, column 1, "
+         "inside the quoted text opened here", 2, 8),
+        # the line that opened the bracket, not where the parser gave up
+        (b"---\nwebUrl: https://x.org/a\ntopics: [a, b\ntitle: y\n---\n", "yaml_syntax",
+         "could not parse front matter: did not find expected ',' or ']' at line 4, column 6, "
+         "inside the '[' list opened here", 3, 9),
+        (b"---\ntopics: [a, b,\n---\n", "yaml_syntax",
+         "could not parse front matter: did not find expected node content at line 3, column 1, "
+         "inside the '[' list opened here", 2, 9),
+        (b"---\ntopics: [a, {b: [1,\n]\n---\n", "yaml_syntax",
+         "could not parse front matter: did not find expected ',' or '}' at line 4, column 1, "
+         "inside the '{' mapping opened here", 2, 13),
         (b"---\na: 1\n\xff\xfe\n---\n", "not_utf8",
          "file is not valid UTF-8 (byte 0xff); save it as UTF-8", 3, 1),
         (b"---\na: \x00\n---\n", "binary", "file looks binary (contains NUL bytes)", 2, 4),

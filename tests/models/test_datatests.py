@@ -431,3 +431,29 @@ def test_a_test_out_of_memory_beside_others_is_run_again_alone(
     got = {r.name: (r.outcome, r.failures, r.rows) for r in result.results}
     assert got["odd_things"] == ("fail", 1, [{"thing_id": 1}])
     assert got["broken"][0] == "error"
+
+
+def test_an_out_of_range_quality_is_kept_so_the_range_test_warns(tmp_path: Path) -> None:
+    """quality: 150 used to load as NULL, so the declared warn-level range test could not fire."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.md").write_text(
+        "---\nwebUrl: https://example.com/a\ntitle: A\nquality: 150\n"
+        "provider: {name: A, domain: a.org}\n"
+        "related:\n  - webUrl: https://example.com/b\n    quality: -3\n---\n"
+    )
+    settings = load_settings(env={}, sources=(src,), warehouse=tmp_path / "q.duckdb", workers=1)
+    summary = run_ingest(settings)
+    assert summary.status == "success"  # warn severity: reported, not fatal
+    assert query(settings.warehouse, "select quality from article") == [{"quality": 150}]
+    assert query(settings.warehouse, "select quality from related") == [{"quality": -3}]
+    warned = {r["name"]: r["failures"] for r in summary.data_tests if r["outcome"] == "warn"}
+    assert warned["accepted_range_article_quality"] == 1
+    assert warned["accepted_range_related_quality"] == 1
+    assert [r["outcome"] for r in summary.data_tests if r["outcome"] not in ("pass", "warn")] == []
+    assert query(
+        settings.warehouse, "select field, message from etl.warning where field like '%quality'"
+    ) == [
+        {"field": "quality", "message": "150 is outside 0..100; kept"},
+        {"field": "related[1].quality", "message": "-3 is outside 0..100; kept"},
+    ]

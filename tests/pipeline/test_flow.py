@@ -93,12 +93,13 @@ def test_ingest_flow_matches_the_core_and_publishes_artifacts(
     assert str(by_key["data-tests"].data).startswith(
         f"# Data tests: {len(summary['data_tests'])} passed, 0 warned, 0 failed, 0 errored"
     )
-    assert "| 10 | 4 | 4 | 1 (0 + 1) | 1 | 5 |" in str(by_key["ingest-summary"].data)
+    assert "| 10 | 4 | 4 | 1 (0 + 1) | 1 | 6 |" in str(by_key["ingest-summary"].data)  # 6 warnings
     assert_honest_stage_times(summary["seconds"], str(by_key["ingest-summary"].data))
     assert "language" in str(by_key["drift"].data)
     assert "Example News Ltd" in str(by_key["quality-by-provider"].data)
     assert json.loads(by_key["rejections"].data) == [
-        {"location": r["location"], "reason": r["reason"]} for r in summary["rejections"]
+        {"location": r["location"], "reason": r["reason"], "kind": r["kind"]}
+        for r in summary["rejections"]
     ]
     assert len(summary["rejections"]) == 4
 

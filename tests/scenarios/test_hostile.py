@@ -128,10 +128,12 @@ def test_quarantine_survives_until_the_file_is_fixed(tmp_path: Path) -> None:
     bad.write_text("---\ntitle: [unclosed\nwebUrl: https://x.example/a\n---\n")
     settings = load_settings(env={}, sources=(src,), warehouse=tmp_path / "q.duckdb", workers=1)
     first = run_ingest(settings)
-    second = run_ingest(settings)
+    second = run_ingest(settings)  # unchanged: skipped unread, still quarantined
+    assert (second.files_rejected, second.files_unchanged, second.files_still_rejected) == (0, 1, 1)
     [row] = query(settings.warehouse, "select run_id, first_run_id, kind from etl.rejection")
+    # run_id: the run that last read and rejected it
     assert (row["run_id"], row["first_run_id"], row["kind"]) == (
-        second.run_id,
+        first.run_id,
         first.run_id,
         "yaml_syntax",
     )
@@ -429,6 +431,12 @@ def test_explain_shows_a_huge_integer_and_an_overflowing_timestamp(tmp_path: Pat
         "REJECTED at extract (yaml_value):",
         f"  {path}:3:10: could not parse front matter: integer of 5000 digits is too long to be "
         "a number (key 'quality')",
+        "    1 | ---",
+        "    2 | webUrl: https://hostile.example/i",
+        "    3 | quality: " + "9" * 91 + "…",  # a long line: a window of 100 characters
+        "      |          ^",
+        "    4 | ---",
+        "  hint: quote the value to keep it as text, or correct it (e.g. a real date)",
     ]
     loaded = explain(late)
     assert loaded.returncode == 0, loaded.stderr

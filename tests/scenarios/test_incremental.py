@@ -182,6 +182,46 @@ def test_unchanged_files_are_not_read_and_touched_files_not_parsed(
     assert table_contents(settings.warehouse) == before
 
 
+def test_an_unchanged_rejected_file_is_skipped_unread_until_it_or_the_contract_changes(
+    tmp_path: Path, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    write_doc(src, "good.md", A, "good")
+    bad = src / "bad.md"
+    bad.write_text("---\nwebUrl: https://example.com/bad\ntopics: [a, b\n---\n")
+    settings = make_settings(src)
+    first = run_ingest(settings)
+    assert (first.files_loaded, first.files_rejected, first.files_still_rejected) == (1, 1, 0)
+    rejection = "select path, run_id, first_run_id, kind, line, col from etl.rejection"
+    quarantined = {"path": str(bad), "run_id": first.run_id, "first_run_id": first.run_id,
+                   "kind": "yaml_syntax", "line": 3, "col": 9}  # fmt: skip
+    assert query(settings.warehouse, rejection) == [quarantined]
+
+    read: list[str] = []
+    import flows.normalize.batches as staging
+
+    real_read = staging.read_file
+    monkeypatch.setattr(staging, "read_file", lambda p, n: read.append(p) or real_read(p, n))
+    second = run_ingest(settings)  # nothing changed: nothing is read, nothing rejected again
+    assert read == []
+    assert (second.files_seen, second.files_loaded, second.files_rejected) == (2, 0, 0)
+    assert (second.files_skipped, second.files_unchanged, second.files_still_rejected) == (2, 2, 1)
+    assert second.rejections == [] and second.top_reasons == []
+    assert query(settings.warehouse, rejection) == [quarantined]  # still quarantined, as it was
+
+    monkeypatch.setattr(ingest, "CONTRACT_VERSION", "next")  # a new contract reads it again
+    third = run_ingest(settings)
+    assert sorted(read) == [str(bad), str(src / "good.md")]
+    assert (third.files_loaded, third.files_rejected, third.files_still_rejected) == (1, 1, 0)
+    assert query(settings.warehouse, rejection) == [{**quarantined, "run_id": third.run_id}]
+
+    bad.write_text("---\nwebUrl: https://example.com/bad\ntopics: [a, b]\n---\n")  # fixed
+    fourth = run_ingest(settings)
+    assert (fourth.files_loaded, fourth.files_rejected, fourth.files_still_rejected) == (1, 0, 0)
+    assert query(settings.warehouse, rejection) == []
+
+
 def test_full_refresh_rebuilds_from_the_sources(
     tmp_path: Path, make_settings: Callable[..., Settings]
 ) -> None:

@@ -55,14 +55,12 @@ final as (
         providers.name as provider_name,
         article_coverage.article_count,
         article_coverage.articles_with_images,
-        round(
-            article_coverage.articles_with_images / article_coverage.article_count, 4
-        ) as image_share,
+        article_coverage.articles_with_images / article_coverage.article_count as image_share,
         article_coverage.image_count,
         round(article_coverage.image_count / article_coverage.article_count, 2)
             as images_per_article,
         coalesce(image_sizes.cached_image_count, 0) as cached_image_count,
-        round(image_sizes.cached_share, 4) as cached_share,
+        image_sizes.cached_share,
         image_sizes.median_width,
         image_sizes.median_height
     from article_coverage

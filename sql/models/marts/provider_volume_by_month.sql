@@ -80,7 +80,7 @@ final as (
         filled.published_count,
         round(filled.mean_quality, 2) as mean_quality,
         -- NULL when no provider published that month: a share of nothing is undefined
-        round(filled.article_count / filled.month_article_count, 4) as share_of_month,
+        filled.article_count / filled.month_article_count as share_of_month,
         sum(filled.article_count) over (
             partition by filled.provider_id order by filled.month_start
         )::bigint as cumulative_article_count

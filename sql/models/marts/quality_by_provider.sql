@@ -37,7 +37,7 @@ final as (
         per_provider.rated_article_count,
         round(per_provider.mean_quality, 2) as mean_quality,
         per_provider.median_quality,
-        round(per_provider.published_share, 4) as published_share,
+        per_provider.published_share,
         per_provider.first_published_at,
         per_provider.last_published_at
     from per_provider

@@ -49,7 +49,7 @@ final as (
         per_pair.citation_count,
         per_pair.citing_article_count,
         per_pair.in_warehouse_count,
-        round(per_pair.in_warehouse_count / per_pair.citation_count, 4) as in_warehouse_share
+        per_pair.in_warehouse_count / per_pair.citation_count as in_warehouse_share
     from per_pair
     left join providers as citing on per_pair.citing_provider_id = citing.provider_id
     left join providers as cited on per_pair.cited_provider_id = cited.provider_id

@@ -53,12 +53,9 @@ final as (
         pairs.pair_article_count,
         count_a.article_count as topic_a_article_count,
         count_b.article_count as topic_b_article_count,
-        round(pairs.pair_article_count / tagged_articles.article_count, 4) as pair_share,
-        round(
-            pairs.pair_article_count * tagged_articles.article_count
-            / (count_a.article_count * count_b.article_count),
-            4
-        ) as lift
+        pairs.pair_article_count / tagged_articles.article_count as pair_share,
+        pairs.pair_article_count * tagged_articles.article_count
+        / (count_a.article_count * count_b.article_count) as lift
     from pairs
     inner join topic_articles as count_a on pairs.topic_a_id = count_a.topic_id
     inner join topic_articles as count_b on pairs.topic_b_id = count_b.topic_id

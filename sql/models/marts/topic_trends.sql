@@ -44,7 +44,7 @@ final as (
         per_topic_week.article_count,
         per_topic_week.rated_article_count,
         round(per_topic_week.mean_quality, 2) as mean_quality,
-        round(per_topic_week.article_count / weekly_totals.article_count, 4) as share_of_week
+        per_topic_week.article_count / weekly_totals.article_count as share_of_week
     from per_topic_week
     inner join weekly_totals on per_topic_week.week_start = weekly_totals.week_start
 )
