@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  newsflow contract > contract.md",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    contract.add_argument(
+        "--profile",
+        metavar="NAME|PATH",
+        help="print this source profile (default, hugo, jekyll or a file) instead",
+    )
     contract.set_defaults(handler=cmd_contract)
     _add_model_commands(commands)
     cli_analysis.register(commands)  # query, tables, report, export
@@ -163,6 +168,14 @@ def check_run_inputs(settings: Settings) -> None:
 
     check_sources(settings.sources)
     check_published(files_for(settings.warehouse))
+    check_profile(settings)
+
+
+def check_profile(settings: Settings) -> None:
+    """A profile that cannot be loaded (unknown name, bad file) stops the run before it starts."""
+    from flows.ingest import run_profile
+
+    run_profile(settings)
 
 
 def print_summary(summary: dict[str, Any], elapsed: float) -> None:
@@ -264,7 +277,23 @@ def _short(value: Any, width: int = 60) -> str:
 def cmd_contract(args: argparse.Namespace) -> int:
     from flows.normalize.contract import render_markdown
 
+    if getattr(args, "profile", None):
+        return print_profile(args.profile)
     print(render_markdown(), end="")
+    return EXIT_OK
+
+
+def print_profile(name: str) -> int:
+    """``newsflow contract --profile P``: the profile's file, headed by what a run records."""
+    from flows.normalize.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(name)
+    except ProfileError as exc:
+        print(f"newsflow: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"# profile {profile.name}, recorded as contract version {profile.ledger_version()}")
+    print(profile.text, end="" if profile.text.endswith("\n") else "\n")
     return EXIT_OK
 
 

@@ -1,0 +1,427 @@
+"""Source profiles: a dialect's front matter (Hugo, Jekyll, a blog) -> the contract's keys.
+
+A profile is a small declarative file (TOML, or YAML read with the safe loader), no code; the
+shipped ones live in ``profiles/`` at the top of the repository (``default``, ``hugo``,
+``jekyll``), and a user passes a path to their own. :meth:`Profile.apply` rewrites one parsed
+document into the shape :func:`flows.normalize.document.normalize_document` reads:
+
+- ``[keys]``: contract key -> the source keys (dot paths) tried in order; the first present
+  wins. ``topics`` takes every listed key that is present, merged in order.
+- ``url_keys``: keys holding the page's URL (absolute, or relative to ``--base-url``); with
+  none, the URL is derived from the file's path by ``derive_url`` (``hugo`` or ``jekyll``).
+- ``draft_key``: ``draft: true`` -> ``published: false``.
+- ``date_from_filename``: Jekyll's ``YYYY-MM-DD-slug`` gives the date when no key does.
+- ``not_articles``: file names that are list pages, not articles (Hugo's ``_index.md``), and
+  ``require_date``: a page with no date is not an article (an about page). Both are rejected
+  with kind ``not_an_article`` and the reason.
+- The provider, when a document has none: ``site_name`` (else the base URL's host) and the base
+  URL's host as its domain.
+
+Keys the profile does not map stay in ``extra`` as they are. The default profile maps nothing:
+documents load exactly as the news-feed contract says. ``ledger_version`` is what ``etl.file``
+records per file: the contract version, plus ``+name@version:hash`` of a profile, so a changed
+profile file reprocesses its files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import yaml
+
+from flows.normalize.contract import CONTRACT_VERSION
+from flows.records import FrontMatter, Rejection
+
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
+STAGE = "normalize"
+URL_HINT_KEYS = ("url", "permalink", "slug", "link", "canonical", "canonicalURL", "path")
+_JEKYLL_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)")
+_SPACE_OFFSET = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
+)
+_ALLOWED = {
+    "name", "version", "description", "keys", "url_keys", "derive_url", "permalink",
+    "draft_key", "date_from_filename", "not_articles", "require_date", "site_name",
+    "topic_separator",
+}  # fmt: skip
+_CONTRACT_TARGETS = {
+    "title", "excerpt", "category", "type", "publishedDateTime", "topics", "images",
+    "author", "provider", "quality", "heat", "published",
+}  # fmt: skip
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used (unknown name, unreadable file, unknown keys)."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One loaded profile, plus the run's base URL and source roots (see the module doc)."""
+
+    name: str
+    version: str
+    digest: str
+    text: str
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    url_keys: tuple[str, ...] = ()
+    derive_url: str | None = None
+    permalink: str | None = None
+    draft_key: str | None = None
+    date_from_filename: bool = False
+    not_articles: tuple[str, ...] = ()
+    require_date: bool = False
+    site_name: str | None = None
+    topic_separator: str = ","
+    base_url: str | None = None
+    roots: tuple[str, ...] = ()
+
+    @property
+    def is_default(self) -> bool:
+        return not (self.keys or self.url_keys or self.derive_url or self.draft_key
+                    or self.not_articles or self.require_date or self.date_from_filename
+                    or self.site_name)  # fmt: skip
+
+    def ledger_version(self) -> str:
+        """What ``etl.file.contract_version`` records: the contract's version, plus this
+        profile's name, version and content hash unless it is the default."""
+        if self.is_default and self.name == "default":
+            return CONTRACT_VERSION
+        return f"{CONTRACT_VERSION}+{self.name}@{self.version}:{self.digest}"
+
+    def for_run(self, base_url: str | None, roots: tuple[str, ...]) -> Profile:
+        from dataclasses import replace
+
+        base = base_url.strip() if base_url else None
+        if base and not base.endswith("/"):
+            base += "/"
+        return replace(self, base_url=base, roots=tuple(os.path.abspath(r) for r in roots))
+
+    # -- applying ----------------------------------------------------------------------------
+
+    def apply(self, doc: FrontMatter) -> FrontMatter | Rejection:
+        """The document with its keys mapped to the contract's, or a ``not_an_article`` or
+        ``no_url`` rejection."""
+        if self.is_default:
+            return doc
+        rel = self._relative(doc.path)
+        name = rel.rsplit("/", 1)[-1]
+        for pattern in self.not_articles:
+            if _matches(name, pattern):
+                reason = f"{name} is a list page, not an article (profile {self.name})"
+                return self._reject(doc, "not_an_article", reason)
+        data = doc.data
+        consumed: set[str] = set()
+        out: dict[str, Any] = {}
+        for target, sources in self.keys.items():
+            present = [(s, v) for s in sources
+                       if (v := _get(data, s)) is not _MISSING]  # fmt: skip
+            if not present:
+                continue
+            consumed.update(s.split(".", 1)[0] for s, _ in present if "." not in s)
+            if target == "topics":
+                out[target] = _merged_topics([v for _, v in present], self.topic_separator)
+            elif target == "images":
+                out[target] = _images(present[0][1])
+            elif target == "publishedDateTime":
+                out[target] = _date(present[0][1])
+            else:
+                out[target] = present[0][1]
+        jekyll = _JEKYLL_NAME.match(_stem(name))
+        if "publishedDateTime" not in out and self.date_from_filename and jekyll:
+            out["publishedDateTime"] = dt.date(*map(int, jekyll.group(1, 2, 3)))
+        if self.require_date and out.get("publishedDateTime") in (None, ""):
+            keys = " | ".join(self.keys.get("publishedDateTime", ()))
+            reason = f"page has no date ({keys}): not a post (profile {self.name})"
+            return self._reject(doc, "not_an_article", reason)
+        if self.draft_key and self.draft_key in data:
+            consumed.add(self.draft_key)
+            draft = data[self.draft_key]
+            out["published"] = not draft if isinstance(draft, bool) else draft
+        url = self._url(doc, data, rel, out, consumed)
+        if isinstance(url, Rejection):
+            return url
+        # Keys the profile mapped are consumed; every other key stays, in extra.
+        rest = {k: v for k, v in data.items() if k not in consumed and k not in out}
+        if "webUrl" in data or "originalUrl" in data:
+            rest.pop("webUrl", None)
+        if isinstance(out.get("images"), list):
+            out["images"] = [
+                {**image, "url": urljoin(url, image["url"])}
+                if isinstance(image, dict)
+                and isinstance(image.get("url"), str)
+                and "://" not in image["url"]
+                else image
+                for image in out["images"]
+            ]
+        mapped = {**rest, **out, "webUrl": url}
+        if mapped.get("provider") is None and self.base_url:
+            domain = urlsplit(self.base_url).hostname
+            mapped["provider"] = {"name": self.site_name or domain, "domain": domain}
+        if "title" not in mapped:
+            mapped["title"] = _stem(name)  # file name, when the page has no title
+        return FrontMatter(doc.path, doc.sha256, mapped, doc.body, doc.raw)
+
+    def _url(
+        self, doc: FrontMatter, data: dict[str, Any], rel: str, out: dict[str, Any],
+        consumed: set[str],
+    ) -> str | Rejection:  # fmt: skip
+        for key in ("webUrl", "originalUrl"):
+            if isinstance(data.get(key), str) and data[key].strip():
+                return data[key]
+        for key in self.url_keys:
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                consumed.add(key)
+                return self._resolve(doc, value.strip(), key)
+        path = self._derived_path(rel, data, out)
+        if path is None:
+            reason = (
+                f"no URL: none of {', '.join(self.url_keys)} and no rule derives one from "
+                f"{rel} (profile {self.name})"
+            )
+            return self._reject(doc, "no_url", reason)
+        return self._resolve(doc, path, "path")
+
+    def _resolve(self, doc: FrontMatter, value: str, key: str) -> str | Rejection:
+        if "://" in value:
+            return value
+        if "{{" in value or "{%" in value:  # a template, not a URL
+            return self._reject(doc, "no_url", f"{key}: {value!r:.60} is a template, not a URL")
+        if not self.base_url:
+            return self._reject(doc, "no_url", f"found {key}: {value:.80} — pass --base-url "
+                                "(the site's address) to resolve it")  # fmt: skip
+        return urljoin(self.base_url, value)
+
+    def _derived_path(self, rel: str, data: dict[str, Any], out: dict[str, Any]) -> str | None:
+        parts = rel.split("/")
+        stem, lang = _stem_and_lang(parts[-1])
+        slug = data.get("slug") if isinstance(data.get("slug"), str) else None
+        if self.derive_url == "hugo":
+            if parts[0] == "content":
+                parts = parts[1:]
+            folders = parts[:-1]
+            if stem == "index" and folders:  # a page bundle: the folder is the page
+                stem = folders.pop()
+            leaf = _slugify(slug or stem)
+            prefix = f"/{lang}" if lang else ""
+            return prefix + "/" + "/".join([*(_slugify(f) for f in folders), leaf]) + "/"
+        if self.derive_url == "jekyll":
+            if "_posts" not in parts:
+                return None
+            at = parts.index("_posts")
+            match = _JEKYLL_NAME.match(stem)
+            if not match:
+                return None
+            year, month, day, title = match.groups()
+            categories = [p for p in parts[:at] if p] + _categories(data)
+            seen: list[str] = []
+            for c in categories:
+                c = c.lower()
+                if c not in seen:
+                    seen.append(c)
+            pattern = self.permalink or "/:categories/:year/:month/:day/:title:output_ext"
+            path = pattern.replace(":categories", "/".join(quote(c) for c in seen))
+            values = {":year": year, ":month": month, ":day": day,
+                      ":title": quote(slug or title), ":output_ext": ".html"}  # fmt: skip
+            for placeholder, value in values.items():
+                path = path.replace(placeholder, value)
+            return re.sub("/{2,}", "/", path)
+        return None
+
+    def _relative(self, path: str) -> str:
+        best = ""
+        for root in self.roots:
+            if (path == root or path.startswith(root.rstrip("/") + "/")) and len(root) > len(best):
+                best = root
+        if best and path != best:
+            return path[len(best.rstrip("/")) + 1 :]
+        return path.rsplit("/", 1)[-1]
+
+    def _reject(self, doc: FrontMatter, kind: str, reason: str) -> Rejection:
+        return Rejection(doc.path, STAGE, reason, sha256=doc.sha256, kind=kind)
+
+
+_MISSING: Any = object()
+
+
+def _get(data: dict[str, Any], path: str) -> Any:
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return _MISSING if value is None else value
+
+
+def _matches(name: str, pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _stem(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def _stem_and_lang(name: str) -> tuple[str, str | None]:
+    """``post.ja.md`` -> ("post", "ja"); ``post.md`` -> ("post", None)."""
+    stem = _stem(name)
+    base, dot, lang = stem.rpartition(".")
+    if dot and re.fullmatch(r"[a-z]{2}(?:-[a-zA-Z]{2,4})?", lang):
+        return base, lang
+    return stem, None
+
+
+def _slugify(text: str) -> str:
+    return quote(text.strip().replace(" ", "-").lower(), safe="-_.~%")
+
+
+def _categories(data: dict[str, Any]) -> list[str]:
+    value = data.get("categories", data.get("category"))
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list):
+        return [str(v) for v in value if isinstance(v, str | int)]
+    return []
+
+
+def _merged_topics(values: list[Any], separator: str) -> list[Any]:
+    merged: list[Any] = []
+    for value in values:
+        if isinstance(value, str):
+            parts = value.split() if separator == " " else value.split(separator)
+            merged.extend(part for part in parts if part.strip())
+        elif isinstance(value, list):
+            merged.extend(value)
+        else:
+            merged.append(value)
+    return merged
+
+
+def _images(value: Any) -> Any:
+    """An image as text, a list of texts or mappings with ``src``/``url`` -> [{url, ...}]."""
+    items = value if isinstance(value, list) else [value]
+    images: list[Any] = []
+    for item in items:
+        if isinstance(item, str):
+            images.append({"url": item})
+        elif isinstance(item, dict) and "url" not in item:
+            src = item.get("src") or item.get("image") or item.get("path")
+            images.append({"url": src, **{k: v for k, v in item.items()
+                                          if k not in ("src", "image", "path")}})  # fmt: skip
+        else:
+            images.append(item)
+    return images
+
+
+def _date(value: Any) -> Any:
+    """Date text in the forms Hugo and Jekyll accept (``2024-03-21 10:00:00 +0900``,
+    a one-digit hour) -> the value YAML gives the ISO form; anything else unchanged."""
+    if not isinstance(value, str):
+        return value
+    match = _SPACE_OFFSET.match(value.strip())
+    if not match:
+        return value
+    day, hour, minute, second, fraction, offset = match.groups()
+    text = f"{day}T{int(hour):02d}:{minute}:{second or '00'}{fraction or ''}"
+    if offset:
+        offset = "+00:00" if offset == "Z" else offset
+        if ":" not in offset:
+            offset = f"{offset[:3]}:{offset[3:]}"
+        text += offset
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return value
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+def shipped_profiles() -> list[str]:
+    """The names of the profiles in ``profiles/``."""
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """A shipped profile by name, or a profile file (.toml, .yaml, .yml) by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".toml", ".yaml", ".yml") or os.sep in name_or_path:
+        path = candidate
+    else:
+        path = PROFILES_DIR / f"{name_or_path}.toml"
+        if not path.is_file():
+            raise ProfileError(
+                f"unknown profile {name_or_path!r}: pass one of "
+                f"{', '.join(shipped_profiles())} or the path of a profile file"
+            )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
+    try:
+        spec = (tomllib.loads(text) if path.suffix == ".toml"
+                else yaml.load(text, Loader=yaml.SafeLoader))  # fmt: skip
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ProfileError(f"profile {path} is not valid: {exc}") from None
+    return profile_from(spec, text)
+
+
+def profile_from(spec: Any, text: str) -> Profile:
+    """A Profile from its parsed file (checked: unknown keys and wrong types are errors)."""
+    if not isinstance(spec, dict):
+        raise ProfileError("a profile is a mapping of settings")
+    unknown = sorted(set(spec) - _ALLOWED)
+    if unknown:
+        raise ProfileError(f"unknown profile setting(s): {', '.join(unknown)}")
+    keys = spec.get("keys") or {}
+    if not isinstance(keys, dict):
+        raise ProfileError("keys must be a table of contract key = [source keys]")
+    bad = sorted(set(keys) - _CONTRACT_TARGETS)
+    if bad:
+        raise ProfileError(f"keys: not contract keys: {', '.join(bad)} "
+                           f"(one of {', '.join(sorted(_CONTRACT_TARGETS))})")  # fmt: skip
+    derive = spec.get("derive_url")
+    if derive not in (None, "hugo", "jekyll"):
+        raise ProfileError("derive_url must be 'hugo' or 'jekyll'")
+
+    def names(value: Any, what: str) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ProfileError(f"{what} must be a key or a list of keys")
+
+    return Profile(
+        name=str(spec.get("name", "custom")),
+        version=str(spec.get("version", "1")),
+        digest=hashlib.sha256(text.encode("utf-8")).hexdigest()[:8],
+        text=text,
+        keys={target: names(sources, f"keys.{target}") for target, sources in keys.items()},
+        url_keys=names(spec.get("url_keys", []), "url_keys"),
+        derive_url=derive,
+        permalink=spec.get("permalink"),
+        draft_key=spec.get("draft_key"),
+        date_from_filename=bool(spec.get("date_from_filename", False)),
+        not_articles=names(spec.get("not_articles", []), "not_articles"),
+        require_date=bool(spec.get("require_date", False)),
+        site_name=spec.get("site_name"),
+        topic_separator=str(spec.get("topic_separator", ",")),
+    )
+
+
+def url_hint(data: dict[str, Any]) -> str:
+    """For a ``no_url`` rejection under the default profile: the URL-like keys found."""
+    found = [f"{k}: {v:.60}" for k in URL_HINT_KEYS
+             if isinstance(v := data.get(k), str) and v.strip()]  # fmt: skip
+    if not found:
+        return ""
+    return f" (found {'; '.join(found)} — pass --profile hugo|jekyll and --base-url, or map it)"
