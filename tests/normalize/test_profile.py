@@ -1,0 +1,205 @@
+"""Normalize: source profiles map Hugo, Jekyll and blog front matter to the contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.extract.frontmatter import read_document
+from flows.normalize.contract import CONTRACT_VERSION
+from flows.normalize.document import DocumentRows, normalize_document
+from flows.normalize.profile import Profile, ProfileError, load_profile, profile_from
+from flows.records import FrontMatter, Rejection
+
+SITES = Path(__file__).resolve().parents[1] / "fixtures" / "sites"
+UTC = dt.UTC
+
+
+def load_site(site: str, profile: str, base_url: str | None) -> dict[str, Any]:
+    """Every file of a fixture site -> its row summary, or (kind, reason) when rejected."""
+    root = SITES / site
+    chosen = load_profile(profile).for_run(base_url, (str(root),))
+    out: dict[str, Any] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        doc: FrontMatter | Rejection = read_document(path, 1 << 20)
+        if isinstance(doc, FrontMatter):
+            doc = chosen.apply(doc)
+        result = doc if isinstance(doc, Rejection) else normalize_document(doc)
+        rel = path.relative_to(root).as_posix()
+        out[rel] = _summary(result)
+    return out
+
+
+def _summary(result: DocumentRows | Rejection) -> Any:
+    if isinstance(result, Rejection):
+        return (result.kind, result.reason)
+    a = result.article
+    return (
+        a["canonical_url"], a["title"], a["published_at"], a["is_published"], a["excerpt"],
+        [t["name"] for t in result.topics], [i["url"] for i in result.images],
+        [(p["name"], p["domain"]) for p in result.providers], a["extra"],
+    )  # fmt: skip
+
+
+def _tz(hours: int) -> dt.timezone:
+    return dt.timezone(dt.timedelta(hours=hours))
+
+
+HUGO = "https://hugo.example.org"
+PROVIDER_H = [("hugo.example.org", "hugo.example.org")]
+
+
+def test_hugo_site_loads_every_post_with_exact_values() -> None:
+    assert load_site("hugo", "hugo", HUGO) == {
+        "content/_index.md": ("not_an_article",
+                              "_index.md is a list page, not an article (profile hugo)"),
+        "content/about.md": ("not_an_article", "page has no date (date | publishDate | pubDate | "
+                             "published): not a post (profile hugo)"),
+        "content/posts/_index.md": ("not_an_article",
+                                    "_index.md is a list page, not an article (profile hugo)"),
+        "content/posts/draft.md": (
+            f"{HUGO}/posts/draft/", "Not yet", dt.datetime(2024, 7, 1, 17, tzinfo=UTC), False,
+            None, [], [], PROVIDER_H, None),
+        "content/posts/first-post.md": (
+            f"{HUGO}/posts/first-post/", "First post", dt.datetime(2024, 3, 21, 0, 30, tzinfo=UTC),
+            True, "The very first post.", ["Go", "Hugo", "news"], [f"{HUGO}/img/first.png"],
+            PROVIDER_H, '{"author": "Ana", "weight": 10}'),
+        "content/posts/json-post.md": (
+            f"{HUGO}/special/json/", "JSON front matter",
+            dt.datetime(2024, 8, 15, 4, 45, tzinfo=UTC), None, None, ["json"], [], PROVIDER_H,
+            None),
+        "content/posts/no-title.md": (
+            f"{HUGO}/posts/no-title/", "no-title", dt.datetime(2024, 9, 9, tzinfo=UTC), None, None,
+            [], [], PROVIDER_H, None),
+        "content/posts/post.ja.md": (
+            f"{HUGO}/ja/posts/post/", "日本語の記事", dt.datetime(2024, 6, 1, 1, tzinfo=UTC), None,
+            None, ["旅行"], [], PROVIDER_H, None),
+        "content/posts/toml-post.md": (
+            f"{HUGO}/posts/custom-slug/", "A post in TOML", dt.datetime(2024, 4, 2, 8, tzinfo=UTC),
+            None, "Written with plus signs.", ["TOML", "hugo"], [f"{HUGO}/img/cover.jpg"],
+            PROVIDER_H, '{"author": "Bo", "cover": {"alt": "a cover", "image": "/img/cover.jpg"}, '
+            '"params": {"author": "Bo"}, "slug": "Custom Slug"}'),
+        "content/posts/trip/index.md": (
+            f"{HUGO}/posts/trip/", "A page bundle", dt.datetime(2024, 5, 1, tzinfo=UTC), None, None,
+            ["travel"], [f"{HUGO}/posts/trip/trip.jpg"], PROVIDER_H, None),
+    }  # fmt: skip
+
+
+JEKYLL = "https://jekyll.example.com"
+PROVIDER_J = [("jekyll.example.com", "jekyll.example.com")]
+
+
+def test_jekyll_blog_loads_every_post_with_exact_values() -> None:
+    assert load_site("jekyll", "jekyll", JEKYLL) == {
+        "_posts/2024-01-15-welcome-to-jekyll.md": (
+            f"{JEKYLL}/jekyll/update/2024/01/15/welcome-to-jekyll.html", "Welcome to Jekyll!",
+            dt.datetime(2024, 1, 15, 1, tzinfo=UTC), None, None, ["jekyll", "update"], [],
+            PROVIDER_J, None),
+        "_posts/2024-02-01-permalink-post.md": (
+            f"{JEKYLL}/custom/permalink/", "A post with its own permalink",
+            dt.datetime(2024, 2, 1, tzinfo=UTC), None, "Short.", ["a", "b"],
+            [f"{JEKYLL}/assets/p.png"], PROVIDER_J, '{"author": {"name": "Cy"}}'),
+        "_posts/2024-03-10-no-date-key.markdown": (
+            f"{JEKYLL}/releases/2024/03/10/no-date-key.html", "The date comes from the file name",
+            dt.datetime(2024, 3, 10, tzinfo=UTC), True, None, ["Releases"], [], PROVIDER_J,
+            None),
+        "about.md": ("not_an_article", "page has no date (date): not a post (profile jekyll)"),
+        "news/_posts/2024-04-01-in-folder.md": (
+            f"{JEKYLL}/news/2024/04/01/in-folder.html", "In a category folder",
+            dt.datetime(2024, 4, 1, 11, 5, tzinfo=UTC), None, None, [], [], PROVIDER_J, None),
+    }  # fmt: skip
+
+
+def test_a_plain_blog_loads_with_a_profile_written_for_it() -> None:
+    blog = "https://blog.example.net"
+    provider = [("Example Blog", "blog.example.net")]
+    assert load_site("blog", str(SITES / "blog.profile.toml"), blog) == {
+        "posts/2023/hello.md": (
+            f"{blog}/hello", "Hello, blog", dt.datetime(2023, 11, 5, tzinfo=UTC), None,
+            "A plain blog post.", ["intro", "meta"], [], provider, None),
+        "posts/second.md": (
+            f"{blog}/posts/second/", "Second", dt.datetime(2023, 12, 1, 8, tzinfo=UTC), None, None,
+            ["meta"], [], provider, None),
+    }  # fmt: skip
+
+
+def test_under_the_default_profile_the_sites_are_rejected_with_hints() -> None:
+    rows = load_site("hugo", "default", None)
+    no_url = "no webUrl or originalUrl: an article needs a URL to be identified"
+    assert rows["content/about.md"] == (
+        "no_url", no_url + " (found url: /about/ — pass --profile hugo|jekyll and --base-url, "
+        "or map it)",
+    )  # fmt: skip
+    assert rows["content/posts/first-post.md"] == ("no_url", no_url)
+    assert {kind for kind, _ in rows.values()} == {"no_url"}
+    jekyll = load_site("jekyll", "default", None)
+    assert jekyll["_posts/2024-02-01-permalink-post.md"] == (
+        "no_url", no_url + " (found permalink: /custom/permalink/ — pass --profile hugo|jekyll "
+        "and --base-url, or map it)",
+    )  # fmt: skip
+    assert len(jekyll) == 5 and {kind for kind, _ in jekyll.values()} == {"no_url"}
+
+
+def test_without_a_base_url_a_relative_url_is_rejected_naming_the_key() -> None:
+    rows = load_site("hugo", "hugo", None)
+    assert rows["content/posts/json-post.md"] == (
+        "no_url", "found url: /special/json/ — pass --base-url (the site's address) to resolve it"
+    )  # fmt: skip
+    assert rows["content/posts/first-post.md"] == (
+        "no_url", "found path: /posts/first-post/ — pass --base-url (the site's address) to "
+        "resolve it",
+    )  # fmt: skip
+
+
+def test_a_document_with_its_own_web_url_keeps_it_under_any_profile() -> None:
+    doc = FrontMatter("/s/content/posts/x.md", "0" * 64,
+                      {"webUrl": "https://feed.example/x", "date": "2024-01-02"}, None)  # fmt: skip
+    mapped = load_profile("hugo").for_run(HUGO, ("/s",)).apply(doc)
+    assert isinstance(mapped, FrontMatter)
+    assert mapped.data["webUrl"] == "https://feed.example/x"
+    assert mapped.data["publishedDateTime"] == "2024-01-02"
+
+
+def test_the_default_profile_changes_nothing_and_keeps_the_contract_version() -> None:
+    default = load_profile("default")
+    doc = FrontMatter("a.md", "0" * 64, {"url": "/x", "date": 1}, None)
+    assert default.is_default and default.apply(doc) is doc
+    assert default.ledger_version() == CONTRACT_VERSION == "3"
+
+
+def test_the_ledger_version_names_the_profile_and_changes_with_its_file() -> None:
+    text = 'name = "mine"\nversion = "2"\nurl_keys = ["link"]\n'
+    one = profile_from({"name": "mine", "version": "2", "url_keys": ["link"]}, text)
+    two = profile_from({"name": "mine", "version": "2", "url_keys": ["href"]}, text + "#\n")
+    assert one.ledger_version().startswith("3+mine@2:")
+    assert one.ledger_version() != two.ledger_version()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"keys": {"webUrl2": ["x"]}}, "keys: not contract keys: webUrl2"),
+        ({"derive_url": "gatsby"}, "derive_url must be 'hugo' or 'jekyll'"),
+        ({"colour": 1}, "unknown profile setting(s): colour"),
+        ({"url_keys": 3}, "url_keys must be a key or a list of keys"),
+    ],
+)
+def test_a_bad_profile_is_refused_with_what_is_wrong(spec: dict, message: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        profile_from(spec, "")
+    assert str(caught.value).startswith(message)
+
+
+def test_an_unknown_profile_name_lists_the_shipped_ones(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="unknown profile 'gatsby': pass one of default, hugo, "
+                       "jekyll or the path of a profile file"):  # fmt: skip
+        load_profile("gatsby")
+    yaml_profile = tmp_path / "mine.yaml"
+    yaml_profile.write_text("name: mine\nurl_keys: [link]\nkeys:\n  topics: [labels]\n")
+    loaded = load_profile(str(yaml_profile))
+    assert isinstance(loaded, Profile)
+    assert (loaded.name, loaded.url_keys, loaded.keys) == ("mine", ("link",),
+                                                           {"topics": ("labels",)})  # fmt: skip
