@@ -144,6 +144,8 @@ class Profile:
         if self.draft_key and self.draft_key in data:
             consumed.add(self.draft_key)
             draft = data[self.draft_key]
+            if isinstance(draft, str) and draft.strip().lower() in ("true", "false"):
+                draft = draft.strip().lower() == "true"
             out["published"] = not draft if isinstance(draft, bool) else draft
         url = self._url(doc, data, rel, out, consumed)
         if isinstance(url, Rejection):
@@ -198,15 +200,16 @@ class Profile:
         if not self.base_url:
             return self._reject(doc, "no_url", f"found {key}: {value:.80} — pass --base-url "
                                 "(the site's address) to resolve it")  # fmt: skip
-        return urljoin(self.base_url, value)
+        # Site-relative: under the base URL's path too (https://example.org/blog/ + /a/).
+        return urljoin(self.base_url, value.lstrip("/"))
 
     def _derived_path(self, rel: str, data: dict[str, Any], out: dict[str, Any]) -> str | None:
         parts = rel.split("/")
         stem, lang = _stem_and_lang(parts[-1])
         slug = data.get("slug") if isinstance(data.get("slug"), str) else None
         if self.derive_url == "hugo":
-            if parts[0] == "content":
-                parts = parts[1:]
+            if "content" in parts[:-1]:  # the site's root or a folder above it was the source
+                parts = parts[len(parts) - parts[::-1].index("content") :]
             folders = parts[:-1]
             if stem == "index" and folders:  # a page bundle: the folder is the page
                 stem = folders.pop()

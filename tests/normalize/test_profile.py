@@ -203,3 +203,22 @@ def test_an_unknown_profile_name_lists_the_shipped_ones(tmp_path: Path) -> None:
     assert isinstance(loaded, Profile)
     assert (loaded.name, loaded.url_keys, loaded.keys) == ("mine", ("link",),
                                                            {"topics": ("labels",)})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "url", "published"),
+    [
+        ("/r/site/content/en/blog/Hello World.md", {"date": "2024-01-02", "draft": "true"},
+         "https://ex.org/blog/en/blog/hello-world/", False),
+        ("/r/posts/a.md", {"date": "2024-01-02", "url": "/x/"}, "https://ex.org/blog/x/", None),
+        ("/r/posts/a.md", {"date": "2024-01-02", "url": "https://other.example/y"},
+         "https://other.example/y", None),
+    ],
+)  # fmt: skip
+def test_hugo_urls_sit_under_the_base_urls_path(
+    path: str, data: dict, url: str, published: bool | None
+) -> None:
+    profile = load_profile("hugo").for_run("https://ex.org/blog", ("/r",))
+    mapped = profile.apply(FrontMatter(path, "0" * 64, data, None))
+    assert isinstance(mapped, FrontMatter)
+    assert (mapped.data["webUrl"], mapped.data.get("published")) == (url, published)
