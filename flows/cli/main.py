@@ -172,10 +172,20 @@ def check_run_inputs(settings: Settings) -> None:
 
 
 def check_profile(settings: Settings) -> None:
-    """A profile that cannot be loaded (unknown name, bad file) stops the run before it starts."""
-    from flows.ingest import run_profile
+    """A profile that cannot be loaded (unknown name, bad file) or a base URL that is not an
+    absolute URL is a usage error (exit 2), found before the run starts."""
+    from urllib.parse import urlsplit
 
-    run_profile(settings)
+    from flows.normalize.profile import load_profile
+
+    load_profile(settings.profile)  # ProfileError is a ValueError: exit 2, naming the problem
+    if settings.base_url:
+        parts = urlsplit(settings.base_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"--base-url: not an absolute http(s) URL: {settings.base_url!r} "
+                "(the site's address, e.g. https://example.org/)"
+            )
 
 
 def print_summary(summary: dict[str, Any], elapsed: float) -> None:
