@@ -167,8 +167,10 @@ class Profile:
         if mapped.get("provider") is None and self.base_url:
             domain = urlsplit(self.base_url).hostname
             mapped["provider"] = {"name": self.site_name or domain, "domain": domain}
-        if "title" not in mapped:
-            mapped["title"] = _stem(name)  # file name, when the page has no title
+        if "title" not in mapped:  # the file's name (a page bundle's folder), when it has none
+            stem = _stem_and_lang(name)[0]
+            folders = rel.split("/")[:-1]
+            mapped["title"] = folders[-1] if stem in ("index", "_index") and folders else stem
         return FrontMatter(doc.path, doc.sha256, mapped, doc.body, doc.raw)
 
     def _url(

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flows.extract.frontmatter import read_document
 from flows.normalize.contract import CONTRACT_VERSION
@@ -222,3 +224,36 @@ def test_hugo_urls_sit_under_the_base_urls_path(
     mapped = profile.apply(FrontMatter(path, "0" * 64, data, None))
     assert isinstance(mapped, FrontMatter)
     assert (mapped.data["webUrl"], mapped.data.get("published")) == (url, published)
+
+
+_any = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+    | st.dates().map(lambda d: d) | st.datetimes(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=3),
+    max_leaves=10,
+)  # fmt: skip
+_keys = st.sampled_from(["date", "url", "permalink", "slug", "tags", "categories", "images",
+                         "image", "cover", "draft", "title", "summary", "author", "x"])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["hugo", "jekyll"]),
+    st.sampled_from(["/r/content/posts/a.md", "/r/_posts/2024-01-02-a b.md", "/r/x/index.ja.md",
+                     "/r/_index.md", "/elsewhere/a.md"]),
+    st.dictionaries(_keys, _any, max_size=8),
+)  # fmt: skip
+def test_any_front_matter_becomes_rows_or_a_rejection_under_a_profile(
+    name: str, path: str, data: dict
+) -> None:
+    profile = load_profile(name).for_run("https://ex.org/", ("/r",))
+    mapped = profile.apply(FrontMatter(path, "0" * 64, data, None))
+    if isinstance(mapped, Rejection):
+        assert mapped.kind in {"no_url", "not_an_article"}
+        return
+    rows = normalize_document(mapped)
+    assert isinstance(rows, DocumentRows)
+    assert rows.article["canonical_url"]  # a URL from a key, or derived under the base URL
+    if not {"url", "permalink"} & set(data):
+        assert rows.article["canonical_url"].startswith("https://ex.org/")
