@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("path", type=Path, help="the article file")
     _add_warehouse(explain)
     add_setting(explain, "max_file_bytes", help="size limit (4 MiB)")
+    add_profile_options(explain)
     explain.set_defaults(handler=cmd_explain)
 
     contract = commands.add_parser(
@@ -252,7 +253,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     # consulted when it does: explaining a file needs no warehouse.
     named = args.warehouse is not None or "warehouse" in from_env(os.environ)
     warehouse = settings.warehouse if named or settings.warehouse.exists() else None
-    found = explain_file(args.path, settings.max_file_bytes, warehouse)
+    found = explain_file(args.path, settings.max_file_bytes, warehouse, explain_profile(args))
     print(f"file: {_shown(Path(found.path))}")
     if found.keys:
         print(f"front matter keys: {', '.join(found.keys)}")
@@ -291,6 +292,27 @@ def cmd_contract(args: argparse.Namespace) -> int:
         return print_profile(args.profile)
     print(render_markdown(), end="")
     return EXIT_OK
+
+
+def add_profile_options(parser: argparse.ArgumentParser) -> None:
+    """``explain``'s --profile and --base-url: the file as a run with them would load it."""
+    parser.add_argument("--profile", metavar="NAME|PATH",
+                        help="apply this source profile first (docs/profiles.md)")  # fmt: skip
+    parser.add_argument("--base-url", metavar="URL",
+                        help="the site's address, for the profile's URLs")  # fmt: skip
+
+
+def explain_profile(args: argparse.Namespace) -> Any:
+    """The profile ``explain`` applies (paths relative to the current folder, as a run whose
+    source is this folder sees them), or None."""
+    from flows.normalize.profile import load_profile
+
+    name = getattr(args, "profile", None) or from_env(os.environ).get("profile")
+    if not name:
+        return None
+    profile = load_profile(name)
+    base_url = getattr(args, "base_url", None) or from_env(os.environ).get("base_url")
+    return None if profile.is_default else profile.for_run(base_url, (os.getcwd(),))
 
 
 def print_profile(name: str) -> int:
