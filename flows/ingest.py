@@ -38,7 +38,7 @@ from flows.normalize.batches import (
     stage_files,
     staged_bytes,
 )
-from flows.normalize.profile import Profile, ProfileError, load_profile
+from flows.normalize.profile import Profile, ProfileError, resolve_profile
 from flows.paths import shown
 from flows.records import StageFailed
 from flows.settings import Settings
@@ -226,13 +226,14 @@ def plan(settings: Settings, found: Discovery) -> Plan:
 
 
 def run_profile(settings: Settings) -> Profile:
-    """The run's source profile (``settings.profile``) with its base URL and source roots;
-    a profile that cannot be loaded fails the run before anything is read."""
+    """The run's source profile (``settings.profile``, else a ``newsflow.toml`` in a source
+    folder) with its base URL and source roots; a profile that cannot be loaded fails the run
+    before anything is read."""
+    sources = tuple(str(s) for s in settings.sources)
     try:
-        profile = load_profile(settings.profile)
+        return resolve_profile(settings.profile, settings.base_url, sources)
     except ProfileError as exc:
         raise StageFailed("profile", str(exc)) from None
-    return profile.for_run(settings.base_url, tuple(str(s) for s in settings.sources))
 
 
 def _parse_profile(settings: Settings) -> Profile | None:

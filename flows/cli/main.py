@@ -177,14 +177,17 @@ def check_profile(settings: Settings) -> None:
     absolute URL is a usage error (exit 2), found before the run starts."""
     from urllib.parse import urlsplit
 
-    from flows.normalize.profile import load_profile
+    from flows.normalize.profile import resolve_profile
 
-    load_profile(settings.profile)  # ProfileError is a ValueError: exit 2, naming the problem
-    if settings.base_url:
-        parts = urlsplit(settings.base_url.strip())
+    # ProfileError is a ValueError: exit 2, naming the problem.
+    sources = tuple(str(s) for s in settings.sources)
+    profile = resolve_profile(settings.profile, settings.base_url, sources)
+    if profile.base_url:
+        parts = urlsplit(profile.base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
+            given = settings.base_url or profile.base_url
             raise ValueError(
-                f"--base-url: not an absolute http(s) URL: {settings.base_url!r} "
+                f"--base-url: not an absolute http(s) URL: {given!r} "
                 "(the site's address, e.g. https://example.org/)"
             )
 

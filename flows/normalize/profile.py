@@ -423,6 +423,45 @@ def profile_from(spec: Any, text: str) -> Profile:
     )
 
 
+CONFIG_NAME = "newsflow.toml"
+
+
+def source_config(sources: tuple[str, ...]) -> dict[str, str]:
+    """``profile`` and ``base_url`` from a ``newsflow.toml`` in a source folder (a profile path
+    in it is relative to that file). Several sources must not disagree."""
+    found: dict[str, tuple[str, str]] = {}  # key -> (value, the file that set it)
+    for source in sources:
+        path = Path(source) / CONFIG_NAME
+        if not path.is_file():
+            continue
+        try:
+            config = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ProfileError(f"{path}: cannot be read as TOML: {exc}") from None
+        unknown = sorted(set(config) - {"profile", "base_url"})
+        if unknown:
+            raise ProfileError(f"{path}: unknown setting(s) {', '.join(unknown)} "
+                               "(a source's newsflow.toml sets profile and base_url)")  # fmt: skip
+        for key, value in config.items():
+            if not isinstance(value, str) or not value.strip():
+                raise ProfileError(f"{path}: {key} must be text")
+            if key == "profile" and Path(value).suffix in (".toml", ".yaml", ".yml"):
+                value = str((path.parent / value).resolve())
+            if key in found and found[key][0] != value:
+                raise ProfileError(f"{found[key][1]} and {path} set different {key}s: run the "
+                                   "sources separately")  # fmt: skip
+            found[key] = (value, str(path))
+    return {key: value for key, (value, _) in found.items()}
+
+
+def resolve_profile(name: str, base_url: str | None, sources: tuple[str, ...]) -> Profile:
+    """The run's profile: ``--profile`` (or NEWSFLOW_PROFILE) when it is not the default, else
+    the sources' ``newsflow.toml``, else the default; likewise the base URL."""
+    config = source_config(sources)
+    chosen = name if name != "default" else config.get("profile", "default")
+    return load_profile(chosen).for_run(base_url or config.get("base_url"), sources)
+
+
 def url_hint(data: dict[str, Any]) -> str:
     """For a ``no_url`` rejection under the default profile: the URL-like keys found."""
     found = [f"{k}: {v:.60}" for k in URL_HINT_KEYS

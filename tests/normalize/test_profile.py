@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from flows.extract.frontmatter import read_document
 from flows.normalize.contract import CONTRACT_VERSION
 from flows.normalize.document import DocumentRows, normalize_document
-from flows.normalize.profile import Profile, ProfileError, load_profile, profile_from
+from flows.normalize.profile import (
+    Profile,
+    ProfileError,
+    load_profile,
+    profile_from,
+    resolve_profile,
+    source_config,
+)
 from flows.records import FrontMatter, Rejection
 
 SITES = Path(__file__).resolve().parents[1] / "fixtures" / "sites"
@@ -257,3 +264,26 @@ def test_any_front_matter_becomes_rows_or_a_rejection_under_a_profile(
     assert rows.article["canonical_url"]  # a URL from a key, or derived under the base URL
     if not {"url", "permalink"} & set(data):
         assert rows.article["canonical_url"].startswith("https://ex.org/")
+
+
+def test_a_newsflow_toml_beside_the_source_chooses_the_profile_unless_a_flag_does(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "newsflow.toml").write_text('profile = "mine.toml"\nbase_url = "https://m.example"\n')
+    (site / "mine.toml").write_text('name = "mine"\nurl_keys = ["link"]\n')
+    chosen = resolve_profile("default", None, (str(site),))
+    assert (chosen.name, chosen.url_keys, chosen.base_url) == ("mine", ("link",),
+                                                               "https://m.example/")  # fmt: skip
+    flag = resolve_profile("hugo", "https://f.example", (str(site),))
+    assert (flag.name, flag.base_url) == ("hugo", "https://f.example/")
+    assert resolve_profile("default", None, (str(tmp_path),)).name == "default"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "newsflow.toml").write_text('profile = "jekyll"\n')
+    with pytest.raises(ProfileError, match="set different profiles: run the sources separately"):
+        resolve_profile("default", None, (str(site), str(other)))
+    (other / "newsflow.toml").write_text('colour = "red"\n')
+    with pytest.raises(ProfileError, match="unknown setting"):
+        source_config((str(other),))
