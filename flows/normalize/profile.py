@@ -47,6 +47,14 @@ _JEKYLL_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)")
 _SPACE_OFFSET = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
+_PLACEHOLDER = re.compile(r":(?:year|month|day|title|slug|categories|output_ext|i_month|i_day|"
+                          r"short_year|y_day)\b")  # fmt: skip
+JEKYLL_STYLES = {
+    "date": "/:categories/:year/:month/:day/:title:output_ext",
+    "pretty": "/:categories/:year/:month/:day/:title/",
+    "ordinal": "/:categories/:year/:y_day/:title:output_ext",
+    "none": "/:categories/:title:output_ext",
+}
 _ALLOWED = {
     "name", "version", "description", "keys", "url_keys", "derive_url", "permalink",
     "draft_key", "date_from_filename", "not_articles", "require_date", "site_name",
@@ -184,7 +192,12 @@ class Profile:
             value = data.get(key)
             if isinstance(value, str) and value.strip():
                 consumed.add(key)
-                return self._resolve(doc, value.strip(), key)
+                value = value.strip()
+                templated = "://" not in value and _PLACEHOLDER.search(value)
+                if self.derive_url == "jekyll" and templated:
+                    expanded = self._jekyll_path(rel, data, out, value)
+                    value = expanded if expanded is not None else value
+                return self._resolve(doc, value, key)
         path = self._derived_path(rel, data, out)
         if path is None:
             reason = (
@@ -219,27 +232,51 @@ class Profile:
             prefix = f"/{lang}" if lang else ""
             return prefix + "/" + "/".join([*(_slugify(f) for f in folders), leaf]) + "/"
         if self.derive_url == "jekyll":
-            if "_posts" not in parts:
-                return None
-            at = parts.index("_posts")
-            match = _JEKYLL_NAME.match(stem)
-            if not match:
-                return None
-            year, month, day, title = match.groups()
-            categories = [p for p in parts[:at] if p] + _categories(data)
-            seen: list[str] = []
-            for c in categories:
-                c = c.lower()
-                if c not in seen:
-                    seen.append(c)
-            pattern = self.permalink or "/:categories/:year/:month/:day/:title:output_ext"
-            path = pattern.replace(":categories", "/".join(quote(c) for c in seen))
-            values = {":year": year, ":month": month, ":day": day,
-                      ":title": quote(slug or title), ":output_ext": ".html"}  # fmt: skip
-            for placeholder, value in values.items():
-                path = path.replace(placeholder, value)
-            return re.sub("/{2,}", "/", path)
+            return self._jekyll_path(rel, data, out, self.permalink)
         return None
+
+    def _jekyll_path(
+        self, rel: str, data: dict[str, Any], out: dict[str, Any], pattern: str | None
+    ) -> str | None:
+        """Jekyll's permalink: a style (``date``, ``pretty``, ``ordinal``, ``none``) or a
+        pattern of placeholders, for a post in ``_posts/`` (or any page, when the page's own
+        permalink has placeholders). The date is the post's (its ``date`` key, else the file
+        name's), as written; categories are the folders above ``_posts/`` and the
+        ``categories``/``category`` key, lower-cased."""
+        parts = rel.split("/")
+        stem = _stem(parts[-1])
+        match = _JEKYLL_NAME.match(stem)
+        if "_posts" in parts and match:
+            year, month, day, title = match.groups()
+            folders = parts[: parts.index("_posts")]
+        elif pattern is not None and pattern not in JEKYLL_STYLES:
+            year = month = day = None
+            title, folders = stem, []
+        else:
+            return None
+        date = out.get("publishedDateTime")
+        if isinstance(date, dt.date):
+            year, month, day = f"{date.year:04d}", f"{date.month:02d}", f"{date.day:02d}"
+        pattern = JEKYLL_STYLES.get(pattern or "date", pattern or "")
+        if year is None and any(p in pattern for p in (":year", ":month", ":day", ":y_day")):
+            return None
+        seen: list[str] = []
+        for c in [p for p in folders if p] + _categories(data):
+            if c.lower() not in seen:
+                seen.append(c.lower())
+        slug = data.get("slug") if isinstance(data.get("slug"), str) else None
+        values = {":categories": "/".join(quote(c) for c in seen), ":output_ext": ".html",
+                  ":title": quote(slug or title), ":slug": _slugify(slug or title)}  # fmt: skip
+        if year is not None and month is not None and day is not None:
+            when = dt.date(int(year), int(month), int(day))
+            values.update({":year": year, ":short_year": year[2:], ":month": month,
+                           ":i_month": str(int(month)), ":day": day, ":i_day": str(int(day)),
+                           ":y_day": f"{when.timetuple().tm_yday:03d}"})  # fmt: skip
+        # Longest first: ':i_month' before ':month', ':short_year' before ':year'.
+        path = pattern
+        for placeholder in sorted(values, key=len, reverse=True):
+            path = path.replace(placeholder, values[placeholder])
+        return re.sub("/{2,}", "/", path)
 
     def _relative(self, path: str) -> str:
         best = ""

@@ -287,3 +287,29 @@ def test_a_newsflow_toml_beside_the_source_chooses_the_profile_unless_a_flag_doe
     (other / "newsflow.toml").write_text('colour = "red"\n')
     with pytest.raises(ProfileError, match="unknown setting"):
         source_config((str(other),))
+
+
+@pytest.mark.parametrize(
+    ("style", "data", "url"),
+    [
+        (None, {"permalink": "/ja/:year/:month/:title/"}, "https://j.example/ja/2024/03/hello/"),
+        (None, {"permalink": "/:categories/:slug", "categories": ["A B"], "slug": "Hi There"},
+         "https://j.example/a%20b/hi-there"),
+        (None, {"date": dt.datetime(2023, 12, 31, 23, 0, tzinfo=_tz(9))},
+         "https://j.example/2023/12/31/hello.html"),
+        ("pretty", {}, "https://j.example/2024/03/05/hello/"),
+        ("none", {"category": "News"}, "https://j.example/news/hello.html"),
+        ("ordinal", {}, "https://j.example/2024/065/hello.html"),
+        ("/blog/:short_year/:i_month/:i_day/:title.html", {}, "https://j.example/blog/24/3/5/hello.html"),
+    ],
+)  # fmt: skip
+def test_jekyll_permalink_styles_and_placeholders(style: str | None, data: dict, url: str) -> None:
+    profile = load_profile("jekyll")
+    if style is not None:
+        from dataclasses import replace
+
+        profile = replace(profile, permalink=style)
+    doc = FrontMatter("/r/_posts/2024-03-05-hello.md", "0" * 64, data, None)
+    mapped = profile.for_run("https://j.example", ("/r",)).apply(doc)
+    assert isinstance(mapped, FrontMatter), mapped
+    assert mapped.data["webUrl"] == url
