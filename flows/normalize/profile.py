@@ -58,7 +58,7 @@ JEKYLL_STYLES = {
 _ALLOWED = {
     "name", "version", "description", "keys", "url_keys", "derive_url", "permalink",
     "draft_key", "date_from_filename", "not_articles", "require_date", "site_name",
-    "topic_separator",
+    "topic_separator", "fold_key_case",
 }  # fmt: skip
 _CONTRACT_TARGETS = {
     "title", "excerpt", "category", "type", "publishedDateTime", "topics", "images",
@@ -88,6 +88,7 @@ class Profile:
     require_date: bool = False
     site_name: str | None = None
     topic_separator: str = ","
+    fold_key_case: bool = False
     base_url: str | None = None
     roots: tuple[str, ...] = ()
 
@@ -125,7 +126,7 @@ class Profile:
             if _matches(name, pattern):
                 reason = f"{name} is a list page, not an article (profile {self.name})"
                 return self._reject(doc, "not_an_article", reason)
-        data = doc.data
+        data = self._folded(doc.data) if self.fold_key_case else doc.data
         consumed: set[str] = set()
         out: dict[str, Any] = {}
         for target, sources in self.keys.items():
@@ -180,6 +181,26 @@ class Profile:
             folders = rel.split("/")[:-1]
             mapped["title"] = folders[-1] if stem in ("index", "_index") and folders else stem
         return FrontMatter(doc.path, doc.sha256, mapped, doc.body, doc.raw)
+
+    def _folded(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Hugo reads keys in any case (``Title``, ``Date``): a key the profile names, written
+        in another case, is renamed to the profile's spelling (unless that spelling is there)."""
+        wanted = {name.casefold(): name for name in self._names}
+        renamed: dict[str, Any] = {}
+        for key, value in data.items():
+            spelling = wanted.get(key.casefold(), key) if isinstance(key, str) else key
+            if spelling != key and spelling in data:
+                spelling = key
+            renamed[spelling if spelling not in renamed else key] = value
+        return renamed
+
+    @property
+    def _names(self) -> set[str]:
+        names = {s.split(".", 1)[0] for sources in self.keys.values() for s in sources}
+        names.update(self.url_keys, ["slug", "webUrl", "originalUrl"])
+        if self.draft_key:
+            names.add(self.draft_key)
+        return names
 
     def _url(
         self, doc: FrontMatter, data: dict[str, Any], rel: str, out: dict[str, Any],
@@ -457,6 +478,7 @@ def profile_from(spec: Any, text: str) -> Profile:
         require_date=bool(spec.get("require_date", False)),
         site_name=spec.get("site_name"),
         topic_separator=str(spec.get("topic_separator", ",")),
+        fold_key_case=bool(spec.get("fold_key_case", False)),
     )
 
 

@@ -65,8 +65,8 @@ def test_hugo_site_loads_every_post_with_exact_values() -> None:
     assert load_site("hugo", "hugo", HUGO) == {
         "content/_index.md": ("not_an_article",
                               "_index.md is a list page, not an article (profile hugo)"),
-        "content/about.md": ("not_an_article", "page has no date (date | publishDate | pubDate | "
-                             "published): not a post (profile hugo)"),
+        "content/about.md": ("not_an_article", "page has no date (date | publishDate | pubdate | "
+                             "published | lastmod | modified): not a post (profile hugo)"),
         "content/posts/_index.md": ("not_an_article",
                                     "_index.md is a list page, not an article (profile hugo)"),
         "content/posts/draft.md": (
@@ -313,3 +313,16 @@ def test_jekyll_permalink_styles_and_placeholders(style: str | None, data: dict,
     mapped = profile.for_run("https://j.example", ("/r",)).apply(doc)
     assert isinstance(mapped, FrontMatter), mapped
     assert mapped.data["webUrl"] == url
+
+
+def test_hugo_reads_keys_in_any_case_and_falls_back_to_lastmod() -> None:
+    data = {"Title": "Caps", "LastMod": "2024-01-02", "Tags": ["a"], "Draft": True, "Other": 1}
+    doc = FrontMatter("/r/content/posts/caps.md", "0" * 64, data, None)
+    mapped = load_profile("hugo").for_run(HUGO, ("/r",)).apply(doc)
+    assert isinstance(mapped, FrontMatter)
+    rows = normalize_document(mapped)
+    assert isinstance(rows, DocumentRows)
+    assert _summary(rows) == (
+        f"{HUGO}/posts/caps/", "Caps", dt.datetime(2024, 1, 2, tzinfo=UTC), False, None, ["a"], [],
+        PROVIDER_H, '{"Other": 1}',
+    )  # fmt: skip
