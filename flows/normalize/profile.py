@@ -45,7 +45,8 @@ STAGE = "normalize"
 URL_HINT_KEYS = ("url", "permalink", "slug", "link", "canonical", "canonicalURL", "path")
 _JEKYLL_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)")
 _SPACE_OFFSET = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
+    r"\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
 )
 _PLACEHOLDER = re.compile(r":(?:year|month|day|title|slug|categories|output_ext|i_month|i_day|"
                           r"short_year|y_day)\b")  # fmt: skip
@@ -396,7 +397,7 @@ def _date(value: Any) -> Any:
     day, hour, minute, second, fraction, offset = match.groups()
     text = f"{day}T{int(hour):02d}:{minute}:{second or '00'}{fraction or ''}"
     if offset:
-        offset = "+00:00" if offset == "Z" else offset
+        offset = "+00:00" if offset in ("Z", "UTC", "GMT") else offset
         if ":" not in offset:
             offset = f"{offset[:3]}:{offset[3:]}"
         text += offset

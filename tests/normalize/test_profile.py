@@ -326,3 +326,21 @@ def test_hugo_reads_keys_in_any_case_and_falls_back_to_lastmod() -> None:
         f"{HUGO}/posts/caps/", "Caps", dt.datetime(2024, 1, 2, tzinfo=UTC), False, None, ["a"], [],
         PROVIDER_H, '{"Other": 1}',
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-15 10:00:00 +0900", dt.datetime(2024, 1, 15, 10, tzinfo=_tz(9))),
+        ("2024-01-15 7:05:00 -0400", dt.datetime(2024, 1, 15, 7, 5, tzinfo=_tz(-4))),
+        ("2024-01-15 10:00", dt.datetime(2024, 1, 15, 10)),
+        ("2024-01-15 10:00:00 UTC", dt.datetime(2024, 1, 15, 10, tzinfo=_tz(0))),
+        ("2024-01-15T10:00:00.5Z", dt.datetime(2024, 1, 15, 10, 0, 0, 500000, tzinfo=_tz(0))),
+        ("Jan 2, 2006", "Jan 2, 2006"),
+        ("2024-02-30 10:00", "2024-02-30 10:00"),
+    ],
+)
+def test_dates_in_the_forms_hugo_and_jekyll_write(text: str, expected: object) -> None:
+    from flows.normalize.profile import _date
+
+    assert _date(text) == expected
