@@ -162,8 +162,6 @@ class Profile:
             return url
         # Keys the profile mapped are consumed; every other key stays, in extra.
         rest = {k: v for k, v in data.items() if k not in consumed and k not in out}
-        if "webUrl" in data or "originalUrl" in data:
-            rest.pop("webUrl", None)
         if isinstance(out.get("images"), list):
             out["images"] = [
                 {**image, "url": urljoin(url, image["url"])}
@@ -177,7 +175,7 @@ class Profile:
         if mapped.get("provider") is None and self.base_url:
             domain = urlsplit(self.base_url).hostname
             mapped["provider"] = {"name": self.site_name or domain, "domain": domain}
-        if "title" not in mapped:  # the file's name (a page bundle's folder), when it has none
+        if mapped.get("title") in (None, ""):  # the file's name (a bundle's folder), when none
             stem = _stem_and_lang(name)[0]
             folders = rel.split("/")[:-1]
             mapped["title"] = folders[-1] if stem in ("index", "_index") and folders else stem
