@@ -215,7 +215,7 @@ class Profile:
                 value = value.strip()
                 templated = "://" not in value and _PLACEHOLDER.search(value)
                 if self.derive_url == "jekyll" and templated:
-                    expanded = self._jekyll_path(rel, data, out, value)
+                    expanded = self._jekyll_path(rel, data, out, value, own=True)
                     value = expanded if expanded is not None else value
                 return self._resolve(doc, value, key)
         path = self._derived_path(rel, data, out)
@@ -256,7 +256,12 @@ class Profile:
         return None
 
     def _jekyll_path(
-        self, rel: str, data: dict[str, Any], out: dict[str, Any], pattern: str | None
+        self,
+        rel: str,
+        data: dict[str, Any],
+        out: dict[str, Any],
+        pattern: str | None,
+        own: bool = False,
     ) -> str | None:
         """Jekyll's permalink: a style (``date``, ``pretty``, ``ordinal``, ``none``) or a
         pattern of placeholders, for a post in ``_posts/`` (or any page, when the page's own
@@ -269,11 +274,14 @@ class Profile:
         if "_posts" in parts and match:
             year, month, day, title = match.groups()
             folders = parts[: parts.index("_posts")]
-        elif pattern is not None and pattern not in JEKYLL_STYLES:
+        elif own and pattern is not None:
             year = month = day = None
             title, folders = stem, []
-        else:
-            return None
+        else:  # a page: /:path/:basename.html, an index page is its folder
+            folders = [_slugify(p.removeprefix("_")) for p in parts[:-1]]  # _docs: collection
+            if stem == "index":
+                return "/" + "".join(f"{f}/" for f in folders)
+            return "/" + "".join(f"{f}/" for f in folders) + quote(stem) + ".html"
         date = out.get("publishedDateTime")
         if isinstance(date, dt.date):
             year, month, day = f"{date.year:04d}", f"{date.month:02d}", f"{date.day:02d}"

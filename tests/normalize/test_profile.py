@@ -344,3 +344,18 @@ def test_dates_in_the_forms_hugo_and_jekyll_write(text: str, expected: object) -
     from flows.normalize.profile import _date
 
     assert _date(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "url"),
+    [
+        ("/r/blog/2024-05-01-notes.md", "https://j.example/blog/2024-05-01-notes.html"),
+        ("/r/_docs/Guide/index.md", "https://j.example/docs/guide/"),
+        ("/r/news.markdown", "https://j.example/news.html"),
+    ],
+)
+def test_a_dated_jekyll_page_outside_posts_gets_the_page_url(path: str, url: str) -> None:
+    doc = FrontMatter(path, "0" * 64, {"date": dt.date(2024, 5, 1)}, None)
+    mapped = load_profile("jekyll").for_run("https://j.example", ("/r",)).apply(doc)
+    assert isinstance(mapped, FrontMatter), mapped
+    assert mapped.data["webUrl"] == url
