@@ -51,7 +51,7 @@ def explain_file(
     if warehouse is not None:
         require_warehouse(warehouse)
     resolved = path.resolve().as_posix()
-    result = read_document(resolved, max_file_bytes)
+    result = read_document(resolved, max_file_bytes, allow_empty=profile is not None)
     explanation = Explanation(resolved)
     if isinstance(result, Rejection):
         explanation.rejection = result

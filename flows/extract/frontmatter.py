@@ -46,13 +46,15 @@ def read_file(path: str, max_bytes: int) -> tuple[bytes, int, int] | Rejection:
     return raw, info.st_size, info.st_mtime_ns
 
 
-def read_document(path: Path | str, max_bytes: int) -> FrontMatter | Rejection:
+def read_document(
+    path: Path | str, max_bytes: int, allow_empty: bool = False
+) -> FrontMatter | Rejection:
     """Read, hash and parse one file; never raises for a bad file."""
     path_str = Path(path).as_posix()
     read = read_file(path_str, max_bytes)
     if isinstance(read, Rejection):
         return read
-    return parse_document(path_str, read[0])
+    return parse_document(path_str, read[0], allow_empty)
 
 
 def _too_large(path: str, max_bytes: int) -> Rejection:
@@ -65,8 +67,10 @@ def _too_large(path: str, max_bytes: int) -> Rejection:
     )
 
 
-def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
-    """Parse the bytes of one document into its front matter and body."""
+def parse_document(path: str, raw: bytes, allow_empty: bool = False) -> FrontMatter | Rejection:
+    """Parse the bytes of one document into its front matter and body. ``allow_empty``: an
+    empty block is an empty mapping, not a rejection (a source profile may derive everything
+    from the file's path, as Jekyll does for a post with ``---`` ``---``)."""
     sha256 = hashlib.sha256(raw).hexdigest()
 
     def reject(
@@ -94,7 +98,7 @@ def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
             where = (exc.line + first - 1, exc.col) if exc.line is not None else (None, None)
             return reject(exc.kind, f"could not parse {fmt.upper()} front matter: {exc.problem}",
                           *where)  # fmt: skip
-        return _mapping(path, sha256, data, body, fm_text, reject, first, fmt)
+        return _mapping(path, sha256, data, body, fm_text, reject, first, fmt, allow_empty)
     yaml_text = fm_text
     try:
         data = load_front_matter(yaml_text)
@@ -116,7 +120,7 @@ def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
         return reject("too_deep", "could not parse front matter: nesting is too deep")
     except (ValueError, TypeError, OverflowError) as exc:  # a value no constructor accepts
         return reject("yaml_value", f"could not parse front matter: {exc}")
-    return _mapping(path, sha256, data, body, yaml_text, reject, first, fmt)
+    return _mapping(path, sha256, data, body, yaml_text, reject, first, fmt, allow_empty)
 
 
 def _mapping(
@@ -128,7 +132,10 @@ def _mapping(
     reject: Any,
     first: int,
     fmt: str,
+    allow_empty: bool = False,
 ) -> FrontMatter | Rejection:
+    if data is None and allow_empty:
+        return FrontMatter(path, sha256, {}, body, raw)
     if data is None or (fmt != "yaml" and data == {}):  # an empty block, '{}' or '+++' pair
         return reject("empty_front_matter", "front matter is empty", first, 1)
     if not isinstance(data, dict):

@@ -177,6 +177,7 @@ class Profile:
             mapped["provider"] = {"name": self.site_name or domain, "domain": domain}
         if mapped.get("title") in (None, ""):  # the file's name (a bundle's folder), when none
             stem = _stem_and_lang(name)[0]
+            stem = jekyll.group(4) if jekyll and self.date_from_filename else stem
             folders = rel.split("/")[:-1]
             mapped["title"] = folders[-1] if stem in ("index", "_index") and folders else stem
         return FrontMatter(doc.path, doc.sha256, mapped, doc.body, doc.raw)

@@ -33,7 +33,7 @@ def load_site(site: str, profile: str, base_url: str | None) -> dict[str, Any]:
     chosen = load_profile(profile).for_run(base_url, (str(root),))
     out: dict[str, Any] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        doc: FrontMatter | Rejection = read_document(path, 1 << 20)
+        doc: FrontMatter | Rejection = read_document(path, 1 << 20, not chosen.is_default)
         if isinstance(doc, FrontMatter):
             doc = chosen.apply(doc)
         result = doc if isinstance(doc, Rejection) else normalize_document(doc)
@@ -359,3 +359,18 @@ def test_a_dated_jekyll_page_outside_posts_gets_the_page_url(path: str, url: str
     mapped = load_profile("jekyll").for_run("https://j.example", ("/r",)).apply(doc)
     assert isinstance(mapped, FrontMatter), mapped
     assert mapped.data["webUrl"] == url
+
+
+def test_a_jekyll_post_with_an_empty_block_loads_from_its_file_name(tmp_path: Path) -> None:
+    post = tmp_path / "_posts" / "2024-06-07-empty-block.md"
+    post.parent.mkdir()
+    post.write_text("---\n---\nJust a body.\n")
+    assert read_document(post, 1 << 20).kind == "empty_front_matter"  # type: ignore[union-attr]
+    doc = read_document(post, 1 << 20, allow_empty=True)
+    assert isinstance(doc, FrontMatter) and (doc.data, doc.body) == ({}, "Just a body.\n")
+    mapped = load_profile("jekyll").for_run(JEKYLL, (str(tmp_path),)).apply(doc)
+    rows = normalize_document(mapped)  # type: ignore[arg-type]
+    assert isinstance(rows, DocumentRows)
+    assert _summary(rows)[:3] == (
+        f"{JEKYLL}/2024/06/07/empty-block.html", "empty-block", dt.datetime(2024, 6, 7, tzinfo=UTC)
+    )  # fmt: skip
