@@ -56,10 +56,11 @@ JEKYLL_STYLES = {
     "ordinal": "/:categories/:year/:y_day/:title:output_ext",
     "none": "/:categories/:title:output_ext",
 }
+_LANG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
 _ALLOWED = {
     "name", "version", "description", "keys", "url_keys", "derive_url", "permalink",
     "draft_key", "date_from_filename", "not_articles", "require_date", "site_name",
-    "topic_separator", "fold_key_case",
+    "topic_separator", "fold_key_case", "lang_key", "default_lang",
 }  # fmt: skip
 _CONTRACT_TARGETS = {
     "title", "excerpt", "category", "type", "publishedDateTime", "topics", "images",
@@ -90,6 +91,8 @@ class Profile:
     site_name: str | None = None
     topic_separator: str = ","
     fold_key_case: bool = False
+    lang_key: str | None = None
+    default_lang: str | None = None
     base_url: str | None = None
     roots: tuple[str, ...] = ()
 
@@ -218,7 +221,7 @@ class Profile:
                 if self.derive_url == "jekyll" and templated:
                     expanded = self._jekyll_path(rel, data, out, value, own=True)
                     value = expanded if expanded is not None else value
-                return self._resolve(doc, value, key)
+                return self._resolve(doc, self._with_lang(value, data), key)
         path = self._derived_path(rel, data, out)
         if path is None:
             reason = (
@@ -226,7 +229,18 @@ class Profile:
                 f"{rel} (profile {self.name})"
             )
             return self._reject(doc, "no_url", reason)
-        return self._resolve(doc, path, "path")
+        return self._resolve(doc, self._with_lang(path, data), "path")
+
+    def _with_lang(self, path: str, data: dict[str, Any]) -> str:
+        """``/2024/01/x.html`` -> ``/ja/2024/01/x.html`` for a page whose ``lang_key`` says
+        ``ja`` (not the ``default_lang``), so translations sharing a permalink stay apart."""
+        lang = data.get(self.lang_key) if self.lang_key else None
+        if not isinstance(lang, str) or "://" in path or not _LANG.fullmatch(lang.strip()):
+            return path
+        lang = lang.strip().lower()
+        if lang == (self.default_lang or "").lower() or path.lstrip("/").startswith(f"{lang}/"):
+            return path
+        return f"/{lang}/{path.lstrip('/')}"
 
     def _resolve(self, doc: FrontMatter, value: str, key: str) -> str | Rejection:
         if "://" in value:
@@ -487,6 +501,8 @@ def profile_from(spec: Any, text: str) -> Profile:
         site_name=spec.get("site_name"),
         topic_separator=str(spec.get("topic_separator", ",")),
         fold_key_case=bool(spec.get("fold_key_case", False)),
+        lang_key=spec.get("lang_key"),
+        default_lang=spec.get("default_lang"),
     )
 
 

@@ -374,3 +374,20 @@ def test_a_jekyll_post_with_an_empty_block_loads_from_its_file_name(tmp_path: Pa
     assert _summary(rows)[:3] == (
         f"{JEKYLL}/2024/06/07/empty-block.html", "empty-block", dt.datetime(2024, 6, 7, tzinfo=UTC)
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data", "url"),
+    [
+        ({"lang": "ja"}, "https://j.example/ja/2024/03/05/hello.html"),
+        ({"lang": "ja", "permalink": "/news/hello/"}, "https://j.example/ja/news/hello/"),
+        ({"lang": "en", "permalink": "/news/hello/"}, "https://j.example/news/hello/"),
+        ({"lang": "ja", "permalink": "/ja/news/hello/"}, "https://j.example/ja/news/hello/"),
+        ({"lang": "not a language", "permalink": "/n/"}, "https://j.example/n/"),
+    ],
+)  # fmt: skip
+def test_jekyll_translations_sharing_a_permalink_stay_apart(data: dict, url: str) -> None:
+    doc = FrontMatter("/r/_posts/2024-03-05-hello.md", "0" * 64, data, None)
+    mapped = load_profile("jekyll").for_run("https://j.example", ("/r",)).apply(doc)
+    assert isinstance(mapped, FrontMatter), mapped
+    assert mapped.data["webUrl"] == url
