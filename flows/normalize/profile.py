@@ -26,11 +26,12 @@ profile file reprocesses its files.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import hashlib
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -110,8 +111,7 @@ class Profile:
         return f"{CONTRACT_VERSION}+{self.name}@{self.version}:{self.digest}"
 
     def for_run(self, base_url: str | None, roots: tuple[str, ...]) -> Profile:
-        from dataclasses import replace
-
+        """This profile for one run: its base URL (with a trailing slash) and source roots."""
         base = base_url.strip() if base_url else None
         if base and not base.endswith("/"):
             base += "/"
@@ -347,8 +347,6 @@ def _get(data: dict[str, Any], path: str) -> Any:
 
 
 def _matches(name: str, pattern: str) -> bool:
-    import fnmatch
-
     return fnmatch.fnmatchcase(name, pattern)
 
 
