@@ -16,6 +16,11 @@ document into the shape :func:`flows.normalize.document.normalize_document` read
   with kind ``not_an_article`` and the reason.
 - The provider, when a document has none: ``site_name`` (else the base URL's host) and the base
   URL's host as its domain.
+- ``permalink`` (Jekyll's style or pattern), ``topic_separator``, ``fold_key_case`` (Hugo reads
+  keys in any case), ``lang_key``/``default_lang`` (translations under ``/<lang>/``).
+
+docs/profiles.md documents every setting. A ``newsflow.toml`` in a source folder may choose the
+profile and base URL (:func:`resolve_profile`); the flags win.
 
 Keys the profile does not map stay in ``extra`` as they are. The default profile maps nothing:
 documents load exactly as the news-feed contract says. ``ledger_version`` is what ``etl.file``
