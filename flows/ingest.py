@@ -47,7 +47,7 @@ from flows.normalize.batches import (
     stage_files,
     staged_bytes,
 )
-from flows.normalize.contract import CONTRACT_VERSION
+from flows.normalize.profile import Profile, ProfileError, resolve_profile
 from flows.paths import shown
 from flows.records import StageFailed
 from flows.settings import Settings
@@ -233,9 +233,26 @@ def plan(settings: Settings, found: Discovery) -> Plan:
     conn = _connect(settings)
     try:
         sources = [str(s) for s in settings.sources]
-        return plan_run(conn, found, sources, CONTRACT_VERSION)
+        return plan_run(conn, found, sources, run_profile(settings).ledger_version())
     finally:
         conn.close()
+
+
+def run_profile(settings: Settings) -> Profile:
+    """The run's source profile (``settings.profile``, else a ``newsflow.toml`` in a source
+    folder) with its base URL and source roots; a profile that cannot be loaded fails the run
+    before anything is read."""
+    sources = tuple(str(s) for s in settings.sources)
+    try:
+        return resolve_profile(settings.profile, settings.base_url, sources)
+    except ProfileError as exc:
+        raise StageFailed("profile", str(exc)) from None
+
+
+def _parse_profile(settings: Settings) -> Profile | None:
+    """What the workers apply: None for the default profile (documents as they are)."""
+    profile = run_profile(settings)
+    return None if profile.is_default else profile
 
 
 Stager = Callable[..., Iterator[ChunkSummary]]
@@ -260,6 +277,7 @@ def extract(
             batch_size=settings.batch_size,
             max_file_bytes=settings.max_file_bytes,
             chunk_bytes=chunk_bytes(settings),
+            profile=_parse_profile(settings),
         ),
         total=len(work),
         on_progress=on_progress,
@@ -279,6 +297,7 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
     deletions. See :mod:`flows.load.merge` for what is loaded early and what waits."""
     total = load_mod.BatchResult()
     busy = 0.0
+    version = run_profile(settings).ledger_version()
     conn = _connect(settings)
     try:
         # Fewer, larger checkpoints, within a memory budget so the writer stays flat however
@@ -293,7 +312,7 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
         ):
             started = time.perf_counter()
             tables = read_group(group)
-            total.add(load_mod.load_new_batch(conn, tables, run_id, CONTRACT_VERSION, len(groups)))
+            total.add(load_mod.load_new_batch(conn, tables, run_id, version, len(groups)))
             groups.append(group)
             busy += time.perf_counter() - started
             extracted.loaded(group)
@@ -303,7 +322,7 @@ def load(settings: Settings, extracted: Extraction, run_id: str, planned: Plan) 
         # staged bytes (one for all of them on a normal corpus).
         for parts in _deferred_groups(groups, deferred, budget):
             tables = concat_batches(parts)
-            total.add(load_mod.load_batch(conn, tables, run_id, CONTRACT_VERSION))
+            total.add(load_mod.load_batch(conn, tables, run_id, version))
         retired = load_mod.reconcile(
             conn,
             run_id,

@@ -190,6 +190,29 @@ class Settings:
         ),
     )
 
+    profile: str = field(
+        default="default",
+        metadata=declare(
+            metavar="NAME|PATH",
+            help="how the sources' front matter maps to the contract: default, hugo, jekyll or "
+            "the path of a profile file (docs/profiles.md; or NEWSFLOW_PROFILE)",
+            meaning="the source profile: `default` (the news-feed contract), `hugo`, `jekyll`, "
+            "or the path of a profile file (see docs/profiles.md)",
+            default_text="`default`",
+        ),
+    )
+    base_url: str | None = field(
+        default=None,
+        metadata=declare(
+            metavar="URL",
+            help="the site's address: relative URLs and URLs derived from file paths are "
+            "resolved against it, and it names the provider (or NEWSFLOW_BASE_URL)",
+            meaning="the site's address (`https://example.org/`) for a profile: relative and "
+            "derived URLs are resolved against it; its host is the provider's domain",
+            default_text="none",
+        ),
+    )
+
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given non-None fields replaced."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -119,10 +119,16 @@ def build_hostile_corpus(folder: Path, marker: Path) -> dict[str, Outcome]:
         "empty.txt": Outcome("empty_file", 1, 1, "file is empty"),
         "blank.md": Outcome("empty_file", 1, 1, "file is empty"),
         "no_front_matter.md": Outcome(
-            "no_front_matter", 1, 1, "no front matter: the first line must be '---'"
+            "no_front_matter",
+            1,
+            1,
+            "no front matter: the first line must be '---' (YAML), '+++' (TOML) or start with '{' (JSON)",
         ),
         "unclosed.txt": Outcome(
-            "unclosed_front_matter", 3, 1, "front matter is not closed: no closing '---' line"
+            "unclosed_front_matter",
+            3,
+            1,
+            "front matter is not closed: no closing '---' or '...' line",
         ),
         "list_front_matter.txt": Outcome(
             "not_a_mapping", 2, 1, "front matter is a list, not a mapping of keys"

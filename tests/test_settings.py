@@ -25,7 +25,8 @@ from tests.conftest import CORPUS
 
 NAMES = [
     "sources", "warehouse", "workers", "batch_size", "max_file_bytes", "strict", "full_refresh",
-    "prune", "lock_timeout", "checkpoint_mb", "duckdb_memory_mb", "dask_address",
+    "prune", "lock_timeout", "checkpoint_mb", "duckdb_memory_mb", "dask_address", "profile",
+    "base_url",
 ]  # fmt: skip
 EVERY_VARIABLE = {
     "NEWSFLOW_SOURCE": "a:b/c.md",
@@ -40,6 +41,8 @@ EVERY_VARIABLE = {
     "NEWSFLOW_CHECKPOINT_MB": "64",
     "NEWSFLOW_DUCKDB_MEMORY_MB": "512",
     "NEWSFLOW_DASK_ADDRESS": "tcp://127.0.0.1:8786",
+    "NEWSFLOW_PROFILE": "hugo",
+    "NEWSFLOW_BASE_URL": "https://example.org/",
 }
 EVERY_VALUE = {
     "sources": (Path("a"), Path("b/c.md")),
@@ -54,12 +57,15 @@ EVERY_VALUE = {
     "checkpoint_mb": 64,
     "duckdb_memory_mb": 512,
     "dask_address": "tcp://127.0.0.1:8786",
+    "profile": "hugo",
+    "base_url": "https://example.org/",
 }
 EVERY_FLAG = [
     "--source", "a", "--source", "b/c.md", "--warehouse", "out/w.duckdb", "--workers", "3",
     "--batch-size", "50", "--max-file-bytes", "1000", "--strict", "--full-refresh", "--prune",
     "--lock-timeout", "2.5", "--checkpoint-mb", "64", "--duckdb-memory-mb", "512",
-    "--dask-address", "tcp://127.0.0.1:8786",
+    "--dask-address", "tcp://127.0.0.1:8786", "--profile", "hugo",
+    "--base-url", "https://example.org/",
 ]  # fmt: skip
 
 
@@ -149,7 +155,7 @@ def test_run_and_serve_have_a_flag_for_every_setting(command: str) -> None:
         "batch_size": "--batch-size", "max_file_bytes": "--max-file-bytes", "strict": "--strict",
         "full_refresh": "--full-refresh", "prune": "--prune", "lock_timeout": "--lock-timeout",
         "checkpoint_mb": "--checkpoint-mb", "duckdb_memory_mb": "--duckdb-memory-mb",
-        "dask_address": "--dask-address",
+        "dask_address": "--dask-address", "profile": "--profile", "base_url": "--base-url",
     }  # fmt: skip
     assert list(_ingest_flags(command)) == NAMES
 
@@ -172,7 +178,8 @@ def test_parameters_are_every_setting_as_plain_values() -> None:
         "sources": ["a", "b/c.md"], "warehouse": "out/w.duckdb", "workers": 3, "batch_size": 50,
         "max_file_bytes": 1000, "strict": True, "full_refresh": True, "prune": True,
         "lock_timeout": 2.5, "checkpoint_mb": 64, "duckdb_memory_mb": 512,
-        "dask_address": "tcp://127.0.0.1:8786",
+        "dask_address": "tcp://127.0.0.1:8786", "profile": "hugo",
+        "base_url": "https://example.org/",
     }  # fmt: skip
     assert settings.parameters(absolute=True)["sources"] == [
         str(Path("a").absolute()), str(Path("b/c.md").absolute())
@@ -184,7 +191,8 @@ def test_a_run_records_the_same_parameters_as_before() -> None:
     assert recorded == {
         "sources": ["a", "b/c.md"], "warehouse": "out/w.duckdb", "workers": 3, "batch_size": 50,
         "max_file_bytes": 1000, "full_refresh": True, "prune": True,
-        "dask_address": "tcp://127.0.0.1:8786",
+        "dask_address": "tcp://127.0.0.1:8786", "profile": "hugo",
+        "base_url": "https://example.org/",
     }  # fmt: skip
 
 

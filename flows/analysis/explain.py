@@ -11,6 +11,7 @@ from flows.analysis.warehouse import require_warehouse
 from flows.db import connect, records
 from flows.extract.frontmatter import read_document
 from flows.normalize.document import DocumentRows, normalize_document
+from flows.normalize.profile import Profile
 from flows.records import REJECTION_KINDS, Rejection
 
 
@@ -63,20 +64,24 @@ class Explanation:
     hint: str | None = None
 
 
-def explain_file(path: Path, max_file_bytes: int, warehouse: Path | None) -> Explanation:
+def explain_file(
+    path: Path, max_file_bytes: int, warehouse: Path | None, profile: Profile | None = None
+) -> Explanation:
     """What ``path`` becomes (rows, or the rejection), and, when ``warehouse`` is given, what
-    the warehouse holds of it; a ``warehouse`` given but missing raises ``WarehouseNotFound``."""
+    the warehouse holds of it; a ``warehouse`` given but missing raises ``WarehouseNotFound``.
+    ``profile``: the source profile a run would apply (None: the default, nothing mapped)."""
     if warehouse is not None:
         require_warehouse(warehouse)
     resolved = path.resolve().as_posix()
-    result = read_document(resolved, max_file_bytes)
+    result = read_document(resolved, max_file_bytes, allow_empty=profile is not None)
     explanation = Explanation(resolved)
     if isinstance(result, Rejection):
         explanation.rejection = result
     else:
         explanation.keys = list(result.data)
         explanation.body_chars = len(result.body or "")
-        rows = normalize_document(result)
+        mapped = result if profile is None else profile.apply(result)
+        rows = mapped if isinstance(mapped, Rejection) else normalize_document(mapped)
         if isinstance(rows, Rejection):
             explanation.rejection = rows
         else:

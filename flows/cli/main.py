@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("path", type=Path, help="the article file")
     _add_warehouse(explain)
     add_setting(explain, "max_file_bytes", help="size limit (4 MiB)")
+    add_profile_options(explain)
     explain.set_defaults(handler=cmd_explain)
 
     contract = commands.add_parser(
@@ -96,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the declared contract (source field -> column, type, rule) as Markdown",
         epilog="example:\n  newsflow contract > contract.md",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    contract.add_argument(
+        "--profile",
+        metavar="NAME|PATH",
+        help="print this source profile (default, hugo, jekyll or a file) instead",
     )
     contract.set_defaults(handler=cmd_contract)
     _add_model_commands(commands)
@@ -168,6 +174,27 @@ def check_run_inputs(settings: Settings) -> None:
 
     check_sources(settings.sources)
     check_published(files_for(settings.warehouse))
+    check_profile(settings)
+
+
+def check_profile(settings: Settings) -> None:
+    """A profile that cannot be loaded (unknown name, bad file) or a base URL that is not an
+    absolute URL is a usage error (exit 2), found before the run starts."""
+    from urllib.parse import urlsplit
+
+    from flows.normalize.profile import resolve_profile
+
+    # ProfileError is a ValueError: exit 2, naming the problem.
+    sources = tuple(str(s) for s in settings.sources)
+    profile = resolve_profile(settings.profile, settings.base_url, sources)
+    if profile.base_url:
+        parts = urlsplit(profile.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            given = settings.base_url or profile.base_url
+            raise ValueError(
+                f"--base-url: not an absolute http(s) URL: {given!r} "
+                "(the site's address, e.g. https://example.org/)"
+            )
 
 
 def print_summary(summary: dict[str, Any], elapsed: float) -> None:
@@ -256,7 +283,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     # consulted when it does: explaining a file needs no warehouse.
     named = args.warehouse is not None or "warehouse" in from_env(os.environ)
     warehouse = settings.warehouse if named or settings.warehouse.exists() else None
-    found = explain_file(args.path, settings.max_file_bytes, warehouse)
+    found = explain_file(args.path, settings.max_file_bytes, warehouse, explain_profile(args))
     print(f"file: {_shown(Path(found.path))}")
     if found.keys:
         print(f"front matter keys: {', '.join(found.keys)}")
@@ -295,7 +322,44 @@ def _short(value: Any, width: int = 60) -> str:
 def cmd_contract(args: argparse.Namespace) -> int:
     from flows.normalize.contract import render_markdown
 
+    if getattr(args, "profile", None):
+        return print_profile(args.profile)
     print(render_markdown(), end="")
+    return EXIT_OK
+
+
+def add_profile_options(parser: argparse.ArgumentParser) -> None:
+    """``explain``'s --profile and --base-url: the file as a run with them would load it."""
+    parser.add_argument("--profile", metavar="NAME|PATH",
+                        help="apply this source profile first (docs/profiles.md)")  # fmt: skip
+    parser.add_argument("--base-url", metavar="URL",
+                        help="the site's address, for the profile's URLs")  # fmt: skip
+
+
+def explain_profile(args: argparse.Namespace) -> Any:
+    """The profile ``explain`` applies (paths relative to the current folder, as a run whose
+    source is this folder sees them), or None."""
+    from flows.normalize.profile import load_profile
+
+    name = getattr(args, "profile", None) or from_env(os.environ).get("profile")
+    if not name:
+        return None
+    profile = load_profile(name)
+    base_url = getattr(args, "base_url", None) or from_env(os.environ).get("base_url")
+    return None if profile.is_default else profile.for_run(base_url, (os.getcwd(),))
+
+
+def print_profile(name: str) -> int:
+    """``newsflow contract --profile P``: the profile's file, headed by what a run records."""
+    from flows.normalize.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(name)
+    except ProfileError as exc:
+        print(f"newsflow: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"# profile {profile.name}, recorded as contract version {profile.ledger_version()}")
+    print(profile.text, end="" if profile.text.endswith("\n") else "\n")
     return EXIT_OK
 
 

@@ -6,14 +6,17 @@ import hashlib
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from flows.extract.formats import FormatError, load_json_prefix, load_toml
 from flows.extract.safe_yaml import StrictSafeLoader, load_front_matter
 from flows.records import FrontMatter, Rejection
 
 SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 STAGE = "extract"
 SafeLoader = StrictSafeLoader
 
@@ -43,13 +46,15 @@ def read_file(path: str, max_bytes: int) -> tuple[bytes, int, int] | Rejection:
     return raw, info.st_size, info.st_mtime_ns
 
 
-def read_document(path: Path | str, max_bytes: int) -> FrontMatter | Rejection:
+def read_document(
+    path: Path | str, max_bytes: int, allow_empty: bool = False
+) -> FrontMatter | Rejection:
     """Read, hash and parse one file; never raises for a bad file."""
     path_str = Path(path).as_posix()
     read = read_file(path_str, max_bytes)
     if isinstance(read, Rejection):
         return read
-    return parse_document(path_str, read[0])
+    return parse_document(path_str, read[0], allow_empty)
 
 
 def _too_large(path: str, max_bytes: int) -> Rejection:
@@ -62,8 +67,10 @@ def _too_large(path: str, max_bytes: int) -> Rejection:
     )
 
 
-def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
-    """Parse the bytes of one document into its front matter and body."""
+def parse_document(path: str, raw: bytes, allow_empty: bool = False) -> FrontMatter | Rejection:
+    """Parse the bytes of one document into its front matter and body. ``allow_empty``: an
+    empty block is an empty mapping, not a rejection (a source profile may derive everything
+    from the file's path, as Jekyll does for a post with ``---`` ``---``)."""
     sha256 = hashlib.sha256(raw).hexdigest()
 
     def reject(
@@ -71,33 +78,28 @@ def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
     ) -> Rejection:
         return Rejection(path, STAGE, reason, line, col, sha256, excerpt(raw), kind)
 
-    if raw.startswith(BOM):
-        raw = raw[len(BOM) :]
-    if not raw.strip():
-        return reject("empty_file", "file is empty", 1, 1)
-    if b"\x00" in raw:
-        offset = raw.index(b"\x00")
-        line = raw.count(b"\n", 0, offset) + 1
-        col = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
-        return reject("binary", "file looks binary (contains NUL bytes)", line, col)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return reject(
-            "not_utf8",
-            f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
-            line,
-            col,
-        )
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
+    decoded = decode(raw)
+    if isinstance(decoded, tuple):
+        kind, reason, line, col = decoded
+        return reject(kind, reason, line, col)
+    text = decoded
 
     try:
-        yaml_text, body = split_front_matter(text)
+        fmt, fm_text, body, first = split_any(text)
     except FrontMatterMissing as exc:
-        return reject(exc.kind, str(exc), exc.line, 1)
+        return reject(exc.kind, str(exc), exc.line, exc.col)
+    if fmt != "yaml":
+        try:
+            if fmt == "toml":
+                data: Any = load_toml(fm_text)
+            else:
+                data, _ = load_json_prefix(fm_text)
+        except FormatError as exc:
+            where = (exc.line + first - 1, exc.col) if exc.line is not None else (None, None)
+            return reject(exc.kind, f"could not parse {fmt.upper()} front matter: {exc.problem}",
+                          *where)  # fmt: skip
+        return _mapping(path, sha256, data, body, fm_text, reject, first, fmt, allow_empty)
+    yaml_text = fm_text
     try:
         data = load_front_matter(yaml_text)
     except yaml.MarkedYAMLError as exc:
@@ -133,16 +135,72 @@ def parse_document(path: str, raw: bytes) -> FrontMatter | Rejection:
         return reject("too_deep", "could not parse front matter: nesting is too deep")
     except (ValueError, TypeError, OverflowError) as exc:  # a value no constructor accepts
         return reject("yaml_value", f"could not parse front matter: {exc}")
-    if data is None:
-        return reject("empty_front_matter", "front matter is empty", 2, 1)
+    return _mapping(path, sha256, data, body, yaml_text, reject, first, fmt, allow_empty)
+
+
+def _mapping(
+    path: str,
+    sha256: str,
+    data: Any,
+    body: str | None,
+    raw: str,
+    reject: Any,
+    first: int,
+    fmt: str,
+    allow_empty: bool = False,
+) -> FrontMatter | Rejection:
+    if data is None and allow_empty:
+        return FrontMatter(path, sha256, {}, body, raw)
+    if data is None or (fmt != "yaml" and data == {}):  # an empty block, '{}' or '+++' pair
+        return reject("empty_front_matter", "front matter is empty", first, 1)
     if not isinstance(data, dict):
         return reject(
             "not_a_mapping",
             f"front matter is a {type(data).__name__}, not a mapping of keys",
-            2,
+            first,
             1,
         )
-    return FrontMatter(path, sha256, data, body, yaml_text)
+    return FrontMatter(path, sha256, data, body, raw)
+
+
+def decode(raw: bytes) -> str | tuple[str, str, int, int]:
+    """The text of a file (UTF-8, or UTF-16 with its byte-order mark; a UTF-8 BOM dropped;
+    CRLF as LF), or (kind, reason, line, column) when it is empty, binary or not text."""
+    if raw.startswith(UTF16_BOMS):
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            return (
+                "not_utf8",
+                f"file starts with a UTF-16 byte-order mark but is not valid UTF-16 "
+                f"(at byte {exc.start}); save it as UTF-8",
+                1,
+                1,
+            )
+        if not text.strip():
+            return "empty_file", "file is empty", 1, 1
+        return text.replace("\r\n", "\n") if "\r" in text else text
+    if raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+    if not raw.strip():
+        return "empty_file", "file is empty", 1, 1
+    if b"\x00" in raw:
+        offset = raw.index(b"\x00")
+        line = raw.count(b"\n", 0, offset) + 1
+        col = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+        return "binary", "file looks binary (contains NUL bytes)", line, col
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return (
+            "not_utf8",
+            f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
+            line,
+            col,
+        )
+    return text.replace("\r\n", "\n") if "\r" in text else text
 
 
 # Parser contexts whose mark is where a bracket or quote was opened (PyYAML's context_mark).
@@ -186,48 +244,94 @@ def _yaml_kind(exc: yaml.MarkedYAMLError) -> str:
 
 
 class FrontMatterMissing(ValueError):
-    def __init__(self, kind: str, reason: str, line: int) -> None:
+    def __init__(self, kind: str, reason: str, line: int, col: int = 1) -> None:
         super().__init__(reason)
         self.kind = kind
         self.line = line
+        self.col = col
 
 
-def _closing_line(text: str, newline: int) -> tuple[int, int] | None:
+_NO_FRONT_MATTER = (
+    "no front matter: the first line must be '---' (YAML), '+++' (TOML) or start with '{' (JSON)"
+)
+
+
+def _closing_line(text: str, newline: int, fence: str = "---") -> tuple[int, int] | None:
     """Start and end of the first line after the newline at ``newline`` that is exactly
-    ``---`` plus blanks (str.find: a regex over the whole text costs ten times more)."""
+    ``fence`` plus blanks (str.find: a regex over the whole text costs ten times more)."""
     while True:
-        hit = text.find("\n---", newline)
+        hit = text.find("\n" + fence, newline)
         if hit < 0:
             return None
         start = hit + 1
         end = text.find("\n", start)
         if end < 0:
             end = len(text)
-        if not text[start + 3 : end].strip(" \t"):
+        if not text[start + len(fence) : end].strip(" \t"):
             return start, end
         newline = end
+
+
+def _yaml_closing(text: str, newline: int) -> tuple[int, int] | None:
+    """The first line that closes a YAML block: ``---`` or YAML's end-of-document ``...``."""
+    dashes = _closing_line(text, newline, "---")
+    if text.find("\n...", newline, dashes[0] if dashes else len(text)) < 0:
+        return dashes
+    dots = _closing_line(text, newline, "...")
+    if dots is not None and (dashes is None or dots[0] < dashes[0]):
+        return dots
+    return dashes
 
 
 def split_front_matter(text: str) -> tuple[str, str | None]:
     """Split ``---\\n<yaml>\\n---\\n<body>`` into the YAML text and the body (None when empty).
 
-    Line endings must already be ``\\n``. Only a line that is exactly ``---`` (trailing blanks
-    allowed) opens or closes the block, so ``---`` inside a value never ends it.
+    Line endings must already be ``\\n``. Only a line that is exactly ``---`` or ``...``
+    (trailing blanks allowed) closes the block, so ``---`` inside a value never ends it.
+    """
+    fmt, fm_text, body, _ = split_any(text)
+    if fmt != "yaml":
+        raise FrontMatterMissing("no_front_matter", _NO_FRONT_MATTER, 1)
+    return fm_text, body
+
+
+def split_any(text: str) -> tuple[str, str, str | None, int]:
+    """(format, front matter text, body or None, the file line where the text starts).
+
+    YAML between ``---`` and ``---`` or ``...``; TOML between ``+++`` lines; JSON when the
+    first line starts with ``{``: the object ends where the JSON value ends (Hugo's rule).
     """
     first_end = text.find("\n")
-    first_line = text if first_end < 0 else text[:first_end]
-    if first_line.rstrip(" \t") != "---":
-        raise FrontMatterMissing(
-            "no_front_matter", "no front matter: the first line must be '---'", 1
-        )
-    closing = None if first_end < 0 else _closing_line(text, first_end)
+    first_line = (text if first_end < 0 else text[:first_end]).rstrip(" \t")
+    if first_line == "---":
+        fmt, fence, what = "yaml", "---", "'---' or '...'"
+        closing = None if first_end < 0 else _yaml_closing(text, first_end)
+    elif first_line == "+++":
+        fmt, fence, what = "toml", "+++", "'+++'"
+        closing = None if first_end < 0 else _closing_line(text, first_end, fence)
+    elif first_line.startswith("{"):
+        try:
+            _, end = load_json_prefix(text)
+        except FormatError as exc:
+            if exc.kind == "json_syntax":
+                raise FrontMatterMissing(
+                    "json_syntax", f"could not parse JSON front matter: {exc.problem}",
+                    exc.line or 1, exc.col or 1,
+                ) from None  # fmt: skip
+            return "json", text, None, 1  # a limit: parse_document reports it with its kind
+        rest = text[end:]
+        newline = rest.find("\n")
+        body = "" if newline < 0 else rest[newline + 1 :]
+        return "json", text[:end], (body if body.strip() else None), 1
+    else:
+        raise FrontMatterMissing("no_front_matter", _NO_FRONT_MATTER, 1)
     if closing is None:
         last_line = text.count("\n") + (0 if text.endswith("\n") else 1)
         raise FrontMatterMissing(
             "unclosed_front_matter",
-            "front matter is not closed: no closing '---' line",
+            f"front matter is not closed: no closing {what} line",
             max(last_line, 1),
         )
-    yaml_text = text[first_end + 1 : closing[0]]
+    fm_text = text[first_end + 1 : closing[0]]
     body = text[closing[1] + 1 :]
-    return yaml_text, (body if body.strip() else None)
+    return fmt, fm_text, (body if body.strip() else None), 2

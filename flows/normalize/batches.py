@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from flows.extract.frontmatter import excerpt, parse_document, read_file
 from flows.normalize.document import DocumentRows, normalize_document
+from flows.normalize.profile import Profile
 from flows.records import Rejection
 
 T = TypeVar("T")
@@ -195,7 +196,10 @@ def _table(schema: pa.Schema, rows: list[dict[str, Any]], doc_index: list[int]) 
 
 
 def process_file(
-    path: str, max_file_bytes: int, known_sha256: str | None = None
+    path: str,
+    max_file_bytes: int,
+    known_sha256: str | None = None,
+    profile: Profile | None = None,
 ) -> tuple[FileRead, DocumentRows | Rejection | None]:
     """Read, extract and normalize one file; any unexpected error becomes a rejection.
 
@@ -212,7 +216,9 @@ def process_file(
             return FileRead(path, size, mtime, sha, "same"), None
         if _CRASH_ON and _CRASH_ON in raw:
             os.kill(os.getpid(), signal.SIGSEGV)
-        doc = parse_document(path, raw)
+        doc = parse_document(path, raw, allow_empty=profile is not None)
+        if profile is not None and not isinstance(doc, Rejection):
+            doc = profile.apply(doc)
         result = doc if isinstance(doc, Rejection) else normalize_document(doc)
     except Exception as exc:  # one bad file must never stop the run
         result = Rejection(
@@ -254,6 +260,7 @@ def chunk_tables(
     *,
     cursor: int | None = None,
     crashed: Mapping[int, str] | None = None,
+    profile: Profile | None = None,
 ) -> dict[str, pa.Table]:
     """Read, parse and normalize one chunk of (path, known sha256) into its staging tables.
 
@@ -271,7 +278,7 @@ def chunk_tables(
         if crashed and index in crashed:
             read, result = crashed_file(path, max_file_bytes, crashed[index])
         else:
-            read, result = process_file(path, max_file_bytes, known)
+            read, result = process_file(path, max_file_bytes, known, profile)
         files.append(read)
         if result is not None:
             results.append(result)
@@ -310,6 +317,7 @@ def process_chunk(
     max_file_bytes: int,
     batch_dir: str,
     crashed: Mapping[int, str] | None = None,
+    profile: Profile | None = None,
 ) -> ChunkSummary:
     """Worker entry point: one chunk of (path, known sha256) -> one staged batch on disk.
 
@@ -321,7 +329,9 @@ def process_chunk(
     cursor_path.parent.mkdir(parents=True, exist_ok=True)
     cursor = os.open(cursor_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        tables = chunk_tables(items, max_file_bytes, cursor=cursor, crashed=crashed)
+        tables = chunk_tables(
+            items, max_file_bytes, cursor=cursor, crashed=crashed, profile=profile
+        )
     finally:
         os.close(cursor)
     write_batch(tables, Path(batch_dir))
@@ -464,6 +474,7 @@ def stage_files(
     batch_size: int,
     max_file_bytes: int,
     chunk_bytes: int = CHUNK_BYTES,
+    profile: Profile | None = None,
 ) -> Iterator[ChunkSummary]:
     """Process all files in chunks of at most ``CHUNK_FILES`` (and ``batch_size``) files and
     ``chunk_bytes`` bytes (:func:`chunk_bounds`), on ``workers`` processes (no more than there
@@ -481,7 +492,7 @@ def stage_files(
     )
     if workers <= 1 or count <= 1:
         for chunk, batch_dir in chunks:
-            yield process_chunk(chunk, max_file_bytes, str(batch_dir))
+            yield process_chunk(chunk, max_file_bytes, str(batch_dir), profile=profile)
         return
     # 'spawn' keeps workers free of the parent's threads and event loops (Prefect runs some).
     context = multiprocessing.get_context("spawn")
@@ -490,13 +501,17 @@ def stage_files(
     pending: deque[_Pending] = deque()
     try:
         for chunk, batch_dir in chunks:
-            future = pool.submit(process_chunk, chunk, max_file_bytes, str(batch_dir))
+            future = pool.submit(
+                process_chunk, chunk, max_file_bytes, str(batch_dir), None, profile
+            )
             pending.append(_Pending(future, chunk, batch_dir))
             if len(pending) >= workers + QUEUED_CHUNKS:
-                summary, pool = _next_summary(pending, pool, workers, context, max_file_bytes)
+                summary, pool = _next_summary(
+                    pending, pool, workers, context, max_file_bytes, profile
+                )
                 yield summary
         while pending:
-            summary, pool = _next_summary(pending, pool, workers, context, max_file_bytes)
+            summary, pool = _next_summary(pending, pool, workers, context, max_file_bytes, profile)
             yield summary
     finally:  # stopped early (a failed load) or failed: drop what has not started
         for item in pending:
@@ -523,6 +538,7 @@ def _next_summary(
     workers: int,
     context: Any,
     max_file_bytes: int,
+    profile: Profile | None = None,
 ) -> tuple[ChunkSummary, cf.ProcessPoolExecutor]:
     """The first pending chunk's summary (taken off ``pending``), and the pool to go on with.
 
@@ -548,17 +564,21 @@ def _next_summary(
                     continue  # finished (or failed on its own) before the pool broke
                 if _read_cursor(item.batch_dir) is None:
                     future = pool.submit(process_chunk, item.chunk, max_file_bytes,
-                                         str(item.batch_dir))  # fmt: skip
+                                         str(item.batch_dir), None, profile)  # fmt: skip
                 else:
                     future = cf.Future()
                     future.set_result(
-                        _run_alone(item.chunk, max_file_bytes, item.batch_dir, context)
+                        _run_alone(item.chunk, max_file_bytes, item.batch_dir, context, profile)
                     )
                 pending[i] = _Pending(future, item.chunk, item.batch_dir)
 
 
 def _run_alone(
-    chunk: Sequence[tuple[str, str | None]], max_file_bytes: int, batch_dir: Path, context: Any
+    chunk: Sequence[tuple[str, str | None]],
+    max_file_bytes: int,
+    batch_dir: Path,
+    context: Any,
+    profile: Profile | None = None,
 ) -> ChunkSummary:
     """Process one chunk in a process of its own until it succeeds, quarantining each file
     its parser crashes on (at most one per attempt)."""
@@ -566,7 +586,7 @@ def _run_alone(
     while True:
         _cursor_path(batch_dir).unlink(missing_ok=True)
         process = context.Process(
-            target=_alone_entry, args=(chunk, max_file_bytes, str(batch_dir), crashed),
+            target=_alone_entry, args=(chunk, max_file_bytes, str(batch_dir), crashed, profile),
             daemon=True,
         )  # fmt: skip
         process.start()
@@ -589,10 +609,11 @@ def _alone_entry(
     max_file_bytes: int,
     batch_dir: str,
     crashed: Mapping[int, str],
+    profile: Profile | None = None,
 ) -> None:
     _die_with_parent()
     try:
-        process_chunk(chunk, max_file_bytes, batch_dir, crashed)
+        process_chunk(chunk, max_file_bytes, batch_dir, crashed, profile)
     except BaseException:
         import traceback
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flows.extract.safe_yaml import scalar_text, yaml_timestamp
 from flows.normalize.contract import Field, known_keys, scalar_fields
+from flows.normalize.profile import url_hint
 from flows.records import FrontMatter, Rejection
 
 STAGE = "normalize"
@@ -548,8 +549,8 @@ def normalize_document(doc: FrontMatter) -> DocumentRows | Rejection:
     url = canonical_url(values["web_url"]) or canonical_url(values["original_url"])
     if url is None:
         return Rejection(
-            doc.path, STAGE, "no webUrl or originalUrl: an article needs a URL to be identified",
-            sha256=doc.sha256, kind="no_url",
+            doc.path, STAGE, "no webUrl or originalUrl: an article needs a URL to be identified"
+            + url_hint(data), sha256=doc.sha256, kind="no_url",
         )  # fmt: skip
     article_id = make_id("article", url)
     extra = _extra(data, ARTICLE_KEYS, "", out)

@@ -37,6 +37,7 @@ from flows.normalize.batches import (
     summarize,
     write_batch,
 )
+from flows.normalize.profile import Profile
 from flows.records import StageFailed
 
 try:
@@ -54,10 +55,13 @@ logger = logging.getLogger(__name__)
 
 
 def parse_chunk(
-    batch: int, items: Sequence[tuple[str, str | None]], max_file_bytes: int
+    batch: int,
+    items: Sequence[tuple[str, str | None]],
+    max_file_bytes: int,
+    profile: Profile | None = None,
 ) -> dict[str, pa.Table]:
     """One chunk of (path, known sha256) -> its staging tables (runs on a Dask worker)."""
-    return chunk_tables(items, max_file_bytes)
+    return chunk_tables(items, max_file_bytes, profile=profile)
 
 
 # Results stay in memory and travel back through Dask: nothing is written to result storage.
@@ -157,6 +161,7 @@ def stage_files_dask(
     batch_size: int,
     max_file_bytes: int,
     chunk_bytes: int = CHUNK_BYTES,
+    profile: Profile | None = None,
 ) -> Iterator[ChunkSummary]:
     """Like :func:`flows.normalize.batches.stage_files` (the same chunks), parsed on a Dask cluster.
 
@@ -189,6 +194,7 @@ def stage_files_dask(
                     "batch": submitted,
                     "items": next(chunks),
                     "max_file_bytes": max_file_bytes,
+                    "profile": profile,
                 }
                 pending.append(_submit(runner, parameters, api_url))
                 submitted += 1

@@ -130,6 +130,8 @@ def ingest(
     dask_address: str | None = None,
     checkpoint_mb: int | None = None,
     duckdb_memory_mb: int | None = None,
+    profile: str | None = None,
+    base_url: str | None = None,
 ) -> dict[str, Any] | State:
     """Load article front matter from ``sources`` into the DuckDB ``warehouse`` and build models.
 
@@ -139,7 +141,8 @@ def ingest(
     retries a busy warehouse with exponential backoff (10 s, 20 s, 40 s, ...), each attempt
     waiting ``lock_timeout`` seconds for the lock. ``dask_address`` parses on a Dask cluster
     (``tcp://host:8786``, or ``local`` for a LocalCluster of ``workers`` processes); the load
-    stays in this process.
+    stays in this process. ``profile`` and ``base_url`` say how the sources' front matter maps
+    to the contract (docs/profiles.md).
     """
     values = dict(locals())
     del values["lock_retries"]

@@ -423,3 +423,33 @@ def test_workers_beyond_the_cores_are_clamped_with_a_note(
     ]
     recorded = query(tmp_path / "x.duckdb", "select parameters->>'workers' as w from etl.run")
     assert recorded == [{"w": str(cores)}]
+
+
+def test_a_jekyll_blog_loads_with_its_profile_from_the_command_line(tmp_path: Path) -> None:
+    site = shutil.copytree(Path(__file__).parents[1] / "fixtures" / "sites" / "jekyll",
+                           tmp_path / "blog")  # fmt: skip
+    base = ["--source", str(site), "--warehouse", "w.duckdb", "--no-prefect"]
+    proc = run_cli("run", *base, "--profile", "jekyll", "--base-url", "https://j.example/",
+                   cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "files: 5 seen = 4 loaded + 1 rejected" in proc.stdout
+    urls = query(tmp_path / "w.duckdb", "select canonical_url from article order by 1")
+    assert [r["canonical_url"] for r in urls] == [
+        "https://j.example/custom/permalink/",
+        "https://j.example/jekyll/update/2024/01/15/welcome-to-jekyll.html",
+        "https://j.example/news/2024/04/01/in-folder.html",
+        "https://j.example/releases/2024/03/10/no-date-key.html",
+    ]
+    unknown = run_cli("run", *base, "--profile", "gatsby", cwd=tmp_path)
+    assert (unknown.returncode, unknown.stderr) == (2, "newsflow: error: unknown profile 'gatsby': "
+                                                    "pass one of default, hugo, jekyll or the "
+                                                    "path of a profile file\n")  # fmt: skip
+    relative = run_cli("run", *base, "--profile", "jekyll", "--base-url", "j.example", cwd=tmp_path)
+    assert (relative.returncode, relative.stderr) == (
+        2, "newsflow: error: --base-url: not an absolute http(s) URL: 'j.example' (the site's "
+        "address, e.g. https://example.org/)\n",
+    )  # fmt: skip
+    shown = run_cli("contract", "--profile", "jekyll", cwd=tmp_path)
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("# profile jekyll, recorded as contract version 3+jekyll@1:")
+    assert 'derive_url = "jekyll"' in shown.stdout

@@ -125,10 +125,10 @@ def test_seed_document_has_no_body() -> None:
     [
         (b"", "empty_file", "file is empty", 1, 1),
         (b"\xef\xbb\xbf \n\n", "empty_file", "file is empty", 1, 1),
-        (b"title: x\n", "no_front_matter", "no front matter: the first line must be '---'", 1, 1),
-        (b"---", "unclosed_front_matter", "front matter is not closed: no closing '---' line", 1, 1),
+        (b"title: x\n", "no_front_matter", "no front matter: the first line must be '---' (YAML), '+++' (TOML) or start with '{' (JSON)", 1, 1),
+        (b"---", "unclosed_front_matter", "front matter is not closed: no closing '---' or '...' line", 1, 1),
         (b"---\ntitle: x\nbody\n", "unclosed_front_matter",
-         "front matter is not closed: no closing '---' line", 3, 1),
+         "front matter is not closed: no closing '---' or '...' line", 3, 1),
         (b"---\n---\n", "empty_front_matter", "front matter is empty", 2, 1),
         (b"---\n- a\n- b\n---\n", "not_a_mapping", "front matter is a list, not a mapping of keys", 2, 1),
         (b"---\njust text\n---\n", "not_a_mapping", "front matter is a str, not a mapping of keys", 2, 1),

@@ -84,11 +84,11 @@ def test_fixture_run_accounting(fixture_run: tuple[Settings, RunSummary]) -> Non
     )
     assert rejections == [
         {"file": "missing_close.txt", "stage": "extract", "kind": "unclosed_front_matter",
-         "line": 3, "col": 1, "reason": "front matter is not closed: no closing '---' line"},
+         "line": 3, "col": 1, "reason": "front matter is not closed: no closing '---' or '...' line"},
         {"file": "no_url.md", "stage": "normalize", "kind": "no_url", "line": None, "col": None,
          "reason": "no webUrl or originalUrl: an article needs a URL to be identified"},
         {"file": "notes.txt", "stage": "extract", "kind": "no_front_matter", "line": 1, "col": 1,
-         "reason": "no front matter: the first line must be '---'"},
+         "reason": "no front matter: the first line must be '---' (YAML), '+++' (TOML) or start with '{' (JSON)"},
         {"file": "tab_indent.txt", "stage": "extract", "kind": "yaml_syntax", "line": 5, "col": 1,
          "reason": "could not parse front matter: found character that cannot start any token "
                    "(a tab: YAML is indented with spaces)"},

@@ -176,7 +176,9 @@ def test_unchanged_files_are_not_read_and_touched_files_not_parsed(
     assert row == {"mtime_ns": 1}
     assert table_contents(settings.warehouse) == before
 
-    monkeypatch.setattr(ingest, "CONTRACT_VERSION", "next")  # a new contract: everything again
+    monkeypatch.setattr(
+        "flows.normalize.profile.CONTRACT_VERSION", "next"
+    )  # a new contract: everything again
     summary = run_ingest(settings)
     assert (summary.files_loaded, len(read), len(parsed)) == (5, 6, 5)
     assert table_contents(settings.warehouse) == before

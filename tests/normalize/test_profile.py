@@ -1,0 +1,393 @@
+"""Normalize: source profiles map Hugo, Jekyll and blog front matter to the contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flows.extract.frontmatter import read_document
+from flows.normalize.contract import CONTRACT_VERSION
+from flows.normalize.document import DocumentRows, normalize_document
+from flows.normalize.profile import (
+    Profile,
+    ProfileError,
+    load_profile,
+    profile_from,
+    resolve_profile,
+    source_config,
+)
+from flows.records import FrontMatter, Rejection
+
+SITES = Path(__file__).resolve().parents[1] / "fixtures" / "sites"
+UTC = dt.UTC
+
+
+def load_site(site: str, profile: str, base_url: str | None) -> dict[str, Any]:
+    """Every file of a fixture site -> its row summary, or (kind, reason) when rejected."""
+    root = SITES / site
+    chosen = load_profile(profile).for_run(base_url, (str(root),))
+    out: dict[str, Any] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        doc: FrontMatter | Rejection = read_document(path, 1 << 20, not chosen.is_default)
+        if isinstance(doc, FrontMatter):
+            doc = chosen.apply(doc)
+        result = doc if isinstance(doc, Rejection) else normalize_document(doc)
+        rel = path.relative_to(root).as_posix()
+        out[rel] = _summary(result)
+    return out
+
+
+def _summary(result: DocumentRows | Rejection) -> Any:
+    if isinstance(result, Rejection):
+        return (result.kind, result.reason)
+    a = result.article
+    return (
+        a["canonical_url"], a["title"], a["published_at"], a["is_published"], a["excerpt"],
+        [t["name"] for t in result.topics], [i["url"] for i in result.images],
+        [(p["name"], p["domain"]) for p in result.providers], a["extra"],
+    )  # fmt: skip
+
+
+def _tz(hours: int) -> dt.timezone:
+    return dt.timezone(dt.timedelta(hours=hours))
+
+
+HUGO = "https://hugo.example.org"
+PROVIDER_H = [("hugo.example.org", "hugo.example.org")]
+
+
+def test_hugo_site_loads_every_post_with_exact_values() -> None:
+    assert load_site("hugo", "hugo", HUGO) == {
+        "content/_index.md": ("not_an_article",
+                              "_index.md is a list page, not an article (profile hugo)"),
+        "content/about.md": ("not_an_article", "page has no date (date | publishDate | pubdate | "
+                             "published | lastmod | modified): not a post (profile hugo)"),
+        "content/posts/_index.md": ("not_an_article",
+                                    "_index.md is a list page, not an article (profile hugo)"),
+        "content/posts/draft.md": (
+            f"{HUGO}/posts/draft/", "Not yet", dt.datetime(2024, 7, 1, 17, tzinfo=UTC), False,
+            None, [], [], PROVIDER_H, None),
+        "content/posts/first-post.md": (
+            f"{HUGO}/posts/first-post/", "First post", dt.datetime(2024, 3, 21, 0, 30, tzinfo=UTC),
+            True, "The very first post.", ["Go", "Hugo", "news"], [f"{HUGO}/img/first.png"],
+            PROVIDER_H, '{"author": "Ana", "weight": 10}'),
+        "content/posts/json-post.md": (
+            f"{HUGO}/special/json/", "JSON front matter",
+            dt.datetime(2024, 8, 15, 4, 45, tzinfo=UTC), None, None, ["json"], [], PROVIDER_H,
+            None),
+        "content/posts/no-title.md": (
+            f"{HUGO}/posts/no-title/", "no-title", dt.datetime(2024, 9, 9, tzinfo=UTC), None, None,
+            [], [], PROVIDER_H, None),
+        "content/posts/post.ja.md": (
+            f"{HUGO}/ja/posts/post/", "日本語の記事", dt.datetime(2024, 6, 1, 1, tzinfo=UTC), None,
+            None, ["旅行"], [], PROVIDER_H, None),
+        "content/posts/toml-post.md": (
+            f"{HUGO}/posts/custom-slug/", "A post in TOML", dt.datetime(2024, 4, 2, 8, tzinfo=UTC),
+            None, "Written with plus signs.", ["TOML", "hugo"], [f"{HUGO}/img/cover.jpg"],
+            PROVIDER_H, '{"author": "Bo", "cover": {"alt": "a cover", "image": "/img/cover.jpg"}, '
+            '"params": {"author": "Bo"}, "slug": "Custom Slug"}'),
+        "content/posts/trip/index.md": (
+            f"{HUGO}/posts/trip/", "A page bundle", dt.datetime(2024, 5, 1, tzinfo=UTC), None, None,
+            ["travel"], [f"{HUGO}/posts/trip/trip.jpg"], PROVIDER_H, None),
+    }  # fmt: skip
+
+
+JEKYLL = "https://jekyll.example.com"
+PROVIDER_J = [("jekyll.example.com", "jekyll.example.com")]
+
+
+def test_jekyll_blog_loads_every_post_with_exact_values() -> None:
+    assert load_site("jekyll", "jekyll", JEKYLL) == {
+        "_posts/2024-01-15-welcome-to-jekyll.md": (
+            f"{JEKYLL}/jekyll/update/2024/01/15/welcome-to-jekyll.html", "Welcome to Jekyll!",
+            dt.datetime(2024, 1, 15, 1, tzinfo=UTC), None, None, ["jekyll", "update"], [],
+            PROVIDER_J, None),
+        "_posts/2024-02-01-permalink-post.md": (
+            f"{JEKYLL}/custom/permalink/", "A post with its own permalink",
+            dt.datetime(2024, 2, 1, tzinfo=UTC), None, "Short.", ["a", "b"],
+            [f"{JEKYLL}/assets/p.png"], PROVIDER_J, '{"author": {"name": "Cy"}}'),
+        "_posts/2024-03-10-no-date-key.markdown": (
+            f"{JEKYLL}/releases/2024/03/10/no-date-key.html", "The date comes from the file name",
+            dt.datetime(2024, 3, 10, tzinfo=UTC), True, None, ["Releases"], [], PROVIDER_J,
+            None),
+        "about.md": ("not_an_article", "page has no date (date): not a post (profile jekyll)"),
+        "news/_posts/2024-04-01-in-folder.md": (
+            f"{JEKYLL}/news/2024/04/01/in-folder.html", "In a category folder",
+            dt.datetime(2024, 4, 1, 11, 5, tzinfo=UTC), None, None, [], [], PROVIDER_J, None),
+    }  # fmt: skip
+
+
+def test_a_plain_blog_loads_with_a_profile_written_for_it() -> None:
+    blog = "https://blog.example.net"
+    provider = [("Example Blog", "blog.example.net")]
+    assert load_site("blog", str(SITES / "blog.profile.toml"), blog) == {
+        "posts/2023/hello.md": (
+            f"{blog}/hello", "Hello, blog", dt.datetime(2023, 11, 5, tzinfo=UTC), None,
+            "A plain blog post.", ["intro", "meta"], [], provider, None),
+        "posts/second.md": (
+            f"{blog}/posts/second/", "Second", dt.datetime(2023, 12, 1, 8, tzinfo=UTC), None, None,
+            ["meta"], [], provider, None),
+    }  # fmt: skip
+
+
+def test_under_the_default_profile_the_sites_are_rejected_with_hints() -> None:
+    rows = load_site("hugo", "default", None)
+    no_url = "no webUrl or originalUrl: an article needs a URL to be identified"
+    assert rows["content/about.md"] == (
+        "no_url", no_url + " (found url: /about/ — pass --profile hugo|jekyll and --base-url, "
+        "or map it)",
+    )  # fmt: skip
+    assert rows["content/posts/first-post.md"] == ("no_url", no_url)
+    assert {kind for kind, _ in rows.values()} == {"no_url"}
+    jekyll = load_site("jekyll", "default", None)
+    assert jekyll["_posts/2024-02-01-permalink-post.md"] == (
+        "no_url", no_url + " (found permalink: /custom/permalink/ — pass --profile hugo|jekyll "
+        "and --base-url, or map it)",
+    )  # fmt: skip
+    assert len(jekyll) == 5 and {kind for kind, _ in jekyll.values()} == {"no_url"}
+
+
+def test_without_a_base_url_a_relative_url_is_rejected_naming_the_key() -> None:
+    rows = load_site("hugo", "hugo", None)
+    assert rows["content/posts/json-post.md"] == (
+        "no_url", "found url: /special/json/ — pass --base-url (the site's address) to resolve it"
+    )  # fmt: skip
+    assert rows["content/posts/first-post.md"] == (
+        "no_url", "found path: /posts/first-post/ — pass --base-url (the site's address) to "
+        "resolve it",
+    )  # fmt: skip
+
+
+def test_a_document_with_its_own_web_url_keeps_it_under_any_profile() -> None:
+    doc = FrontMatter("/s/content/posts/x.md", "0" * 64,
+                      {"webUrl": "https://feed.example/x", "date": "2024-01-02"}, None)  # fmt: skip
+    mapped = load_profile("hugo").for_run(HUGO, ("/s",)).apply(doc)
+    assert isinstance(mapped, FrontMatter)
+    assert mapped.data["webUrl"] == "https://feed.example/x"
+    assert mapped.data["publishedDateTime"] == "2024-01-02"
+
+
+def test_the_default_profile_changes_nothing_and_keeps_the_contract_version() -> None:
+    default = load_profile("default")
+    doc = FrontMatter("a.md", "0" * 64, {"url": "/x", "date": 1}, None)
+    assert default.is_default and default.apply(doc) is doc
+    assert default.ledger_version() == CONTRACT_VERSION == "3"
+
+
+def test_the_ledger_version_names_the_profile_and_changes_with_its_file() -> None:
+    text = 'name = "mine"\nversion = "2"\nurl_keys = ["link"]\n'
+    one = profile_from({"name": "mine", "version": "2", "url_keys": ["link"]}, text)
+    two = profile_from({"name": "mine", "version": "2", "url_keys": ["href"]}, text + "#\n")
+    assert one.ledger_version().startswith("3+mine@2:")
+    assert one.ledger_version() != two.ledger_version()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"keys": {"webUrl2": ["x"]}}, "keys: not contract keys: webUrl2"),
+        ({"derive_url": "gatsby"}, "derive_url must be 'hugo' or 'jekyll'"),
+        ({"colour": 1}, "unknown profile setting(s): colour"),
+        ({"url_keys": 3}, "url_keys must be a key or a list of keys"),
+    ],
+)
+def test_a_bad_profile_is_refused_with_what_is_wrong(spec: dict, message: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        profile_from(spec, "")
+    assert str(caught.value).startswith(message)
+
+
+def test_an_unknown_profile_name_lists_the_shipped_ones(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="unknown profile 'gatsby': pass one of default, hugo, "
+                       "jekyll or the path of a profile file"):  # fmt: skip
+        load_profile("gatsby")
+    yaml_profile = tmp_path / "mine.yaml"
+    yaml_profile.write_text("name: mine\nurl_keys: [link]\nkeys:\n  topics: [labels]\n")
+    loaded = load_profile(str(yaml_profile))
+    assert isinstance(loaded, Profile)
+    assert (loaded.name, loaded.url_keys, loaded.keys) == ("mine", ("link",),
+                                                           {"topics": ("labels",)})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "url", "published"),
+    [
+        ("/r/site/content/en/blog/Hello World.md", {"date": "2024-01-02", "draft": "true"},
+         "https://ex.org/blog/en/blog/hello-world/", False),
+        ("/r/posts/a.md", {"date": "2024-01-02", "url": "/x/"}, "https://ex.org/blog/x/", None),
+        ("/r/posts/a.md", {"date": "2024-01-02", "url": "https://other.example/y"},
+         "https://other.example/y", None),
+    ],
+)  # fmt: skip
+def test_hugo_urls_sit_under_the_base_urls_path(
+    path: str, data: dict, url: str, published: bool | None
+) -> None:
+    profile = load_profile("hugo").for_run("https://ex.org/blog", ("/r",))
+    mapped = profile.apply(FrontMatter(path, "0" * 64, data, None))
+    assert isinstance(mapped, FrontMatter)
+    assert (mapped.data["webUrl"], mapped.data.get("published")) == (url, published)
+
+
+_any = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+    | st.dates().map(lambda d: d) | st.datetimes(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=3),
+    max_leaves=10,
+)  # fmt: skip
+_keys = st.sampled_from(["date", "url", "permalink", "slug", "tags", "categories", "images",
+                         "image", "cover", "draft", "title", "summary", "author", "x"])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["hugo", "jekyll"]),
+    st.sampled_from(["/r/content/posts/a.md", "/r/_posts/2024-01-02-a b.md", "/r/x/index.ja.md",
+                     "/r/_index.md", "/elsewhere/a.md"]),
+    st.dictionaries(_keys, _any, max_size=8),
+)  # fmt: skip
+def test_any_front_matter_becomes_rows_or_a_rejection_under_a_profile(
+    name: str, path: str, data: dict
+) -> None:
+    profile = load_profile(name).for_run("https://ex.org/", ("/r",))
+    mapped = profile.apply(FrontMatter(path, "0" * 64, data, None))
+    if isinstance(mapped, Rejection):
+        assert mapped.kind in {"no_url", "not_an_article"}
+        return
+    rows = normalize_document(mapped)
+    assert isinstance(rows, DocumentRows)
+    assert rows.article["canonical_url"]  # a URL from a key, or derived under the base URL
+    if not {"url", "permalink"} & set(data):
+        assert rows.article["canonical_url"].startswith("https://ex.org/")
+
+
+def test_a_newsflow_toml_beside_the_source_chooses_the_profile_unless_a_flag_does(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "newsflow.toml").write_text('profile = "mine.toml"\nbase_url = "https://m.example"\n')
+    (site / "mine.toml").write_text('name = "mine"\nurl_keys = ["link"]\n')
+    chosen = resolve_profile("default", None, (str(site),))
+    assert (chosen.name, chosen.url_keys, chosen.base_url) == ("mine", ("link",),
+                                                               "https://m.example/")  # fmt: skip
+    flag = resolve_profile("hugo", "https://f.example", (str(site),))
+    assert (flag.name, flag.base_url) == ("hugo", "https://f.example/")
+    assert resolve_profile("default", None, (str(tmp_path),)).name == "default"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "newsflow.toml").write_text('profile = "jekyll"\n')
+    with pytest.raises(ProfileError, match="set different profiles: run the sources separately"):
+        resolve_profile("default", None, (str(site), str(other)))
+    (other / "newsflow.toml").write_text('colour = "red"\n')
+    with pytest.raises(ProfileError, match="unknown setting"):
+        source_config((str(other),))
+
+
+@pytest.mark.parametrize(
+    ("style", "data", "url"),
+    [
+        (None, {"permalink": "/ja/:year/:month/:title/"}, "https://j.example/ja/2024/03/hello/"),
+        (None, {"permalink": "/:categories/:slug", "categories": ["A B"], "slug": "Hi There"},
+         "https://j.example/a%20b/hi-there"),
+        (None, {"date": dt.datetime(2023, 12, 31, 23, 0, tzinfo=_tz(9))},
+         "https://j.example/2023/12/31/hello.html"),
+        ("pretty", {}, "https://j.example/2024/03/05/hello/"),
+        ("none", {"category": "News"}, "https://j.example/news/hello.html"),
+        ("ordinal", {}, "https://j.example/2024/065/hello.html"),
+        ("/blog/:short_year/:i_month/:i_day/:title.html", {}, "https://j.example/blog/24/3/5/hello.html"),
+    ],
+)  # fmt: skip
+def test_jekyll_permalink_styles_and_placeholders(style: str | None, data: dict, url: str) -> None:
+    profile = load_profile("jekyll")
+    if style is not None:
+        from dataclasses import replace
+
+        profile = replace(profile, permalink=style)
+    doc = FrontMatter("/r/_posts/2024-03-05-hello.md", "0" * 64, data, None)
+    mapped = profile.for_run("https://j.example", ("/r",)).apply(doc)
+    assert isinstance(mapped, FrontMatter), mapped
+    assert mapped.data["webUrl"] == url
+
+
+def test_hugo_reads_keys_in_any_case_and_falls_back_to_lastmod() -> None:
+    data = {"Title": "Caps", "LastMod": "2024-01-02", "Tags": ["a"], "Draft": True, "Other": 1}
+    doc = FrontMatter("/r/content/posts/caps.md", "0" * 64, data, None)
+    mapped = load_profile("hugo").for_run(HUGO, ("/r",)).apply(doc)
+    assert isinstance(mapped, FrontMatter)
+    rows = normalize_document(mapped)
+    assert isinstance(rows, DocumentRows)
+    assert _summary(rows) == (
+        f"{HUGO}/posts/caps/", "Caps", dt.datetime(2024, 1, 2, tzinfo=UTC), False, None, ["a"], [],
+        PROVIDER_H, '{"Other": 1}',
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-15 10:00:00 +0900", dt.datetime(2024, 1, 15, 10, tzinfo=_tz(9))),
+        ("2024-01-15 7:05:00 -0400", dt.datetime(2024, 1, 15, 7, 5, tzinfo=_tz(-4))),
+        ("2024-01-15 10:00", dt.datetime(2024, 1, 15, 10)),
+        ("2024-01-15 10:00:00 UTC", dt.datetime(2024, 1, 15, 10, tzinfo=_tz(0))),
+        ("2024-01-15T10:00:00.5Z", dt.datetime(2024, 1, 15, 10, 0, 0, 500000, tzinfo=_tz(0))),
+        ("Jan 2, 2006", "Jan 2, 2006"),
+        ("2024-02-30 10:00", "2024-02-30 10:00"),
+    ],
+)
+def test_dates_in_the_forms_hugo_and_jekyll_write(text: str, expected: object) -> None:
+    from flows.normalize.profile import _date
+
+    assert _date(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "url"),
+    [
+        ("/r/blog/2024-05-01-notes.md", "https://j.example/blog/2024-05-01-notes.html"),
+        ("/r/_docs/Guide/index.md", "https://j.example/docs/guide/"),
+        ("/r/news.markdown", "https://j.example/news.html"),
+    ],
+)
+def test_a_dated_jekyll_page_outside_posts_gets_the_page_url(path: str, url: str) -> None:
+    doc = FrontMatter(path, "0" * 64, {"date": dt.date(2024, 5, 1)}, None)
+    mapped = load_profile("jekyll").for_run("https://j.example", ("/r",)).apply(doc)
+    assert isinstance(mapped, FrontMatter), mapped
+    assert mapped.data["webUrl"] == url
+
+
+def test_a_jekyll_post_with_an_empty_block_loads_from_its_file_name(tmp_path: Path) -> None:
+    post = tmp_path / "_posts" / "2024-06-07-empty-block.md"
+    post.parent.mkdir()
+    post.write_text("---\n---\nJust a body.\n")
+    assert read_document(post, 1 << 20).kind == "empty_front_matter"  # type: ignore[union-attr]
+    doc = read_document(post, 1 << 20, allow_empty=True)
+    assert isinstance(doc, FrontMatter) and (doc.data, doc.body) == ({}, "Just a body.\n")
+    mapped = load_profile("jekyll").for_run(JEKYLL, (str(tmp_path),)).apply(doc)
+    rows = normalize_document(mapped)  # type: ignore[arg-type]
+    assert isinstance(rows, DocumentRows)
+    assert _summary(rows)[:3] == (
+        f"{JEKYLL}/2024/06/07/empty-block.html", "empty-block", dt.datetime(2024, 6, 7, tzinfo=UTC)
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data", "url"),
+    [
+        ({"lang": "ja"}, "https://j.example/ja/2024/03/05/hello.html"),
+        ({"lang": "ja", "permalink": "/news/hello/"}, "https://j.example/ja/news/hello/"),
+        ({"lang": "en", "permalink": "/news/hello/"}, "https://j.example/news/hello/"),
+        ({"lang": "ja", "permalink": "/ja/news/hello/"}, "https://j.example/ja/news/hello/"),
+        ({"lang": "not a language", "permalink": "/n/"}, "https://j.example/n/"),
+    ],
+)  # fmt: skip
+def test_jekyll_translations_sharing_a_permalink_stay_apart(data: dict, url: str) -> None:
+    doc = FrontMatter("/r/_posts/2024-03-05-hello.md", "0" * 64, data, None)
+    mapped = load_profile("jekyll").for_run("https://j.example", ("/r",)).apply(doc)
+    assert isinstance(mapped, FrontMatter), mapped
+    assert mapped.data["webUrl"] == url
