@@ -64,7 +64,8 @@ REJECTION_KINDS: tuple[str, ...] = (
     "empty_file", "binary", "not_utf8", "too_large", "unreadable", "not_a_file",
     "bad_file_name", "outside_source", "unreadable_folder", "no_front_matter",
     "unclosed_front_matter", "empty_front_matter", "not_a_mapping", "yaml_syntax", "yaml_tag",
-    "yaml_value", "duplicate_key", "non_text_key", "too_deep", "recursive_alias", "no_url",
+    "yaml_value", "toml_syntax", "json_syntax", "not_an_article", "duplicate_key",
+    "non_text_key", "too_deep", "recursive_alias", "no_url",
     "unstorable", "unexpected", "parser_crash",
 )  # fmt: skip
 """Every kind of rejection newsflow gives (``newsflow rejections --kind`` accepts these and any

@@ -49,6 +49,8 @@ def test_every_kind_newsflow_gives_is_declared() -> None:
         given |= set(re.findall(r'reject\(\s*"([a-z_0-9]+)"', text))
         given |= set(re.findall(r'(?:LimitExceeded|KeyProblem)\(\s*"([a-z_0-9]+)"', text))
         given |= set(re.findall(r'FrontMatterMissing\(\s*"([a-z_0-9]+)"', text))
+        given |= set(re.findall(r'FormatError\(\s*"([a-z_0-9]+)"', text))
+        given |= set(re.findall(r'_reject\(\s*\w+,\s*"([a-z_0-9]+)"', text))
     assert given and given <= set(REJECTION_KINDS), given - set(REJECTION_KINDS)
 
 

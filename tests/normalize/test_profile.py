@@ -176,14 +176,14 @@ def test_the_default_profile_changes_nothing_and_keeps_the_contract_version() ->
     default = load_profile("default")
     doc = FrontMatter("a.md", "0" * 64, {"url": "/x", "date": 1}, None)
     assert default.is_default and default.apply(doc) is doc
-    assert default.ledger_version() == CONTRACT_VERSION == "3"
+    assert default.ledger_version() == CONTRACT_VERSION == "4"
 
 
 def test_the_ledger_version_names_the_profile_and_changes_with_its_file() -> None:
     text = 'name = "mine"\nversion = "2"\nurl_keys = ["link"]\n'
     one = profile_from({"name": "mine", "version": "2", "url_keys": ["link"]}, text)
     two = profile_from({"name": "mine", "version": "2", "url_keys": ["href"]}, text + "#\n")
-    assert one.ledger_version().startswith("3+mine@2:")
+    assert one.ledger_version().startswith("4+mine@2:")
     assert one.ledger_version() != two.ledger_version()
 
 

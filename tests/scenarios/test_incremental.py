@@ -165,7 +165,9 @@ def test_unchanged_files_are_not_read_and_touched_files_not_parsed(
 
     real_read, real = staging.read_file, staging.parse_document
     monkeypatch.setattr(staging, "read_file", lambda p, n: read.append(p) or real_read(p, n))
-    monkeypatch.setattr(staging, "parse_document", lambda p, raw: parsed.append(p) or real(p, raw))
+    monkeypatch.setattr(
+        staging, "parse_document", lambda p, raw, **kw: parsed.append(p) or real(p, raw, **kw)
+    )
     summary = run_ingest(settings)
     assert (summary.files_unchanged, read, parsed) == (5, [], [])
 
@@ -212,7 +214,9 @@ def test_an_unchanged_rejected_file_is_skipped_unread_until_it_or_the_contract_c
     assert second.rejections == [] and second.top_reasons == []
     assert query(settings.warehouse, rejection) == [quarantined]  # still quarantined, as it was
 
-    monkeypatch.setattr(ingest, "CONTRACT_VERSION", "next")  # a new contract reads it again
+    monkeypatch.setattr(
+        "flows.normalize.profile.CONTRACT_VERSION", "next"
+    )  # a new contract reads it again
     third = run_ingest(settings)
     assert sorted(read) == [str(bad), str(src / "good.md")]
     assert (third.files_loaded, third.files_rejected, third.files_still_rejected) == (1, 1, 0)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flows.ingest import run_ingest
+from flows.normalize.contract import CONTRACT_VERSION
 from flows.normalize.profile import PROFILES_DIR, load_profile
 from flows.settings import Settings
 from tests.conftest import query
@@ -67,4 +68,4 @@ def test_the_same_site_under_the_default_profile_is_rejected_as_today(
     kinds = query(settings.warehouse, "select kind, count(*) as n from etl.rejection group by 1")
     assert kinds == [{"kind": "no_url", "n": 10}]
     ledger = query(settings.warehouse, "select distinct contract_version from etl.file")
-    assert ledger == [{"contract_version": "3"}]
+    assert ledger == [{"contract_version": CONTRACT_VERSION}]
