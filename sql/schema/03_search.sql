@@ -1,5 +1,5 @@
--- Full-text search over articles (search schema): a token table the run rebuilds when the
--- articles changed, ranked by BM25 in SQL (flows/load/search.py, docs/search.md).
+-- Full-text search over articles (search schema): a token table the run refreshes, per article,
+-- when the articles changed, ranked by BM25 in SQL (flows/load/search.py, docs/search.md).
 create schema if not exists search;
 
 -- search.term: one row per (live article, term) with the term's count in the article's title,
@@ -13,11 +13,12 @@ create table if not exists search.term (
 -- search.document: one row per live article with its length in terms
 create table if not exists search.document (
     article_id varchar not null,
-    length integer not null
+    length integer not null,
+    content_hash ubigint not null
 );
 
 comment on table search.term is
-'Full-text index: one row per (live article, term); rebuilt when articles change.';
+'Full-text index: one row per (live article, term); kept up to date per article by each run.';
 comment on column search.term.term is 'A lowercase run of letters and digits.';
 comment on column search.term.article_id is 'The article.';
 comment on column search.term.tf is
@@ -27,3 +28,5 @@ comment on table search.document is
 comment on column search.document.article_id is 'The article.';
 comment on column search.document.length is
 'Terms in the article''s title, excerpt and body.';
+comment on column search.document.content_hash is
+'Hash of the article id, title, excerpt and body it was indexed from (a changed one is indexed again).';

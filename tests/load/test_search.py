@@ -48,7 +48,9 @@ def test_index_holds_term_counts_and_lengths(conn) -> None:
         ("robot", "a1", 3),
         ("vision", "a1", 1),
     ]
-    assert conn.execute("select * from search.document order by all").fetchall() == [
+    assert conn.execute(
+        "select article_id, length from search.document order by all"
+    ).fetchall() == [
         ("a1", 5),
         ("a2", 11),
         ("a3", 2),
@@ -110,3 +112,35 @@ def test_an_empty_warehouse_searches_to_nothing(tmp_path: Path) -> None:
         assert search(conn, "robot") == []
     finally:
         conn.close()
+
+
+def _index(conn: duckdb.DuckDBPyConnection) -> tuple[list[tuple], list[tuple]]:
+    return (
+        conn.execute("select * from search.term order by all").fetchall(),
+        conn.execute("select * from search.document order by all").fetchall(),
+    )
+
+
+def test_a_refresh_touches_only_the_changed_articles_and_equals_a_full_build(conn) -> None:
+    refresh_index(conn)
+    # A marker row on a1: kept by a refresh that does not re-tokenize a1.
+    conn.execute("insert into search.term values ('marker', 'a1', 1)")
+    conn.execute("update article set excerpt = 'zebra crossing' where article_id = 'a3'")
+    conn.execute(
+        "insert into article (article_id, canonical_url, title, source_path, source_sha256) "
+        "values ('a4', 'https://x.test/a4', 'Zebra herd', 'a4', 'h')"
+    )
+    conn.execute("update article set deleted_at = now() where article_id = 'a2'")
+    assert refresh_index(conn) is True
+    term, document = _index(conn)
+    assert ("marker", "a1", 1) in term  # a1 unchanged: left as it was
+    assert not any(row[1] == "a2" for row in term + document)  # retired: dropped
+    assert [a for a, _ in search(conn, "zebra")] == ["a4", "a3"]
+    # The same index as a build from nothing.
+    conn.execute("delete from search.term where term = 'marker'")
+    incremental = _index(conn)
+    conn.execute("delete from search.term")
+    conn.execute("delete from search.document")
+    conn.execute("delete from etl.meta where key = 'search_fingerprint'")
+    assert refresh_index(conn) is True
+    assert _index(conn) == incremental
