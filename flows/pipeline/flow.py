@@ -354,32 +354,15 @@ def _stopping_runner(on_stop: str, stop_timeout: float) -> Any:
             self.execute_in_background(self._finish_then_stop)
 
         async def _finish_then_stop(self) -> None:
+            # The runner's own record of its flow-run processes: a run is over when its
+            # process exited, not when the API shows it Completed (cancelling in between
+            # would turn a finished run into a Cancelled one).
             deadline = time.monotonic() + stop_timeout
-            while time.monotonic() < deadline and await _running_ids(self._client, self):
+            while time.monotonic() < deadline and self._process_manager.flow_run_count():
                 await asyncio.sleep(0.5)
             await self.astop()  # cancels what is still running after the timeout
 
     return StoppingRunner(pause_on_shutdown=True)
-
-
-async def _running_ids(client: Any, runner: Any) -> list[Any]:
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterId,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-
-    ids = list(runner._deployment_registry.get_deployment_ids())
-    runs = await client.read_flow_runs(
-        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)),
-        flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
-        ),
-    )
-    return [r.id for r in runs]
 
 
 def cancel_waiting_runs(deployment_id: Any) -> list[str]:
