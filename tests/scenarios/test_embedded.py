@@ -7,6 +7,7 @@ Each test runs as a new user would: no PREFECT_* or NEWSFLOW_* variables and a H
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import signal
@@ -25,6 +26,8 @@ from tests.scenarios.test_serve import _runs, _wait
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 INTERVAL = 20
+# kill -9 attempts of the kill test; docs/operations.md reports a run with 10
+KILLS = int(os.environ.get("KILL_TEST_ATTEMPTS", "3"))
 RUN_ALLOWANCE = 60  # seconds a run itself may take on 2 busy cores, beyond the schedule
 
 
@@ -110,7 +113,7 @@ def test_kill_9_of_a_default_run_leaves_no_process_and_the_next_run_converges(
     env = clean_env(tmp_path)
     src = REPO / "seeds" / "articles"
     rng = random.Random(18)
-    for attempt in range(3):
+    for attempt in range(KILLS):
         proc = subprocess.Popen(
             [str(BIN / "newsflow"), "run", "--source", str(src), "--warehouse", "w.duckdb",
              "--quiet"],
@@ -118,11 +121,13 @@ def test_kill_9_of_a_default_run_leaves_no_process_and_the_next_run_converges(
             start_new_session=True,
         )  # fmt: skip
         # a random moment: importing, the server starting, or the run's stages
-        seen = _watch(proc, time.monotonic() + rng.uniform(1.0, 12.0))
+        delay = rng.uniform(1.0, 12.0)
+        seen = _watch(proc, time.monotonic() + delay)
         seen |= descendants(proc.pid)
         proc.kill()
         proc.wait(timeout=10)
         assert wait_gone(seen) == set(), f"attempt {attempt}: {alive(seen)} outlived the run"
+        print(f"kill -9 after {delay:.1f} s: {len(seen)} process(es) below the run, none left")
     final = subprocess.run(
         [str(BIN / "newsflow"), "run", "--source", str(src), "--warehouse", "w.duckdb",
          "--quiet"],
