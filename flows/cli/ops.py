@@ -33,9 +33,11 @@ examples:
   newsflow serve --interval 900 --strict
   newsflow serve                                 # no schedule: runs only when triggered
 
-needs a Prefect server (a temporary one cannot schedule runs):
-  .venv/bin/prefect server start                 # UI at http://127.0.0.1:4200
-  export PREFECT_API_URL=http://127.0.0.1:4200/api
+  newsflow serve --interval 60 --notify-url http://127.0.0.1:9000/alerts --on-stop finish
+
+the Prefect server: PREFECT_API_URL if set (a team's server, Prefect Cloud), else a running
+`newsflow server`, else one started here for the time of serve (UI URL printed; its database
+in $NEWSFLOW_HOME/prefect, default ~/.newsflow/prefect). See docs/operations.md#scheduling.
 trigger a run by hand: .venv/bin/prefect deployment run ingest/newsflow
 """
 
@@ -54,7 +56,8 @@ def register(commands: Any) -> None:
         "ingest parameters, then run its flow runs in this process until stopped (Ctrl-C). "
         "Runs never overlap: the deployment's concurrency limit is 1 (a run due while another "
         "runs waits for it, or is cancelled with --on-overlap cancel), and the warehouse lock "
-        "stays the last line. Stopping pauses the schedule; serving again resumes it.",
+        "stays the last line. Stopping (Ctrl-C, SIGTERM) pauses the schedule and cancels the waiting "
+        "runs; serving again resumes it.",
         epilog=SERVE_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
