@@ -56,8 +56,8 @@ def register(commands: Any) -> None:
         "ingest parameters, then run its flow runs in this process until stopped (Ctrl-C). "
         "Runs never overlap: the deployment's concurrency limit is 1 (a run due while another "
         "runs waits for it, or is cancelled with --on-overlap cancel), and the warehouse lock "
-        "stays the last line. Stopping (Ctrl-C, SIGTERM) pauses the schedule and cancels the waiting "
-        "runs; serving again resumes it.",
+        "stays the last line. Stopping (Ctrl-C, SIGTERM) pauses the schedule and cancels the "
+        "waiting runs; serving again resumes it.",
         epilog=SERVE_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
