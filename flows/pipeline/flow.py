@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import threading
 import time
 import urllib.request
 from functools import partial
@@ -142,11 +143,16 @@ def alert_payload(flow_run: Any, state: State) -> dict[str, Any]:
     }
 
 
-def notify(_flow: Any, flow_run: Any, state: State) -> None:
+# Set when `serve` was told to stop: the runs it then kills are reported Crashed by Prefect's
+# runner (whose hooks run in this process), and are no failure to alert about.
+_serve_stopping = threading.Event()
+
+
+def notify(flow: Any, flow_run: Any, state: State) -> None:  # Prefect passes them by name
     """A failed or crashed run POSTs :func:`alert_payload` to ``$NEWSFLOW_NOTIFY_URL`` (once;
     an unreachable receiver is logged, never fails the run further)."""
     url = os.environ.get(NOTIFY_ENV)
-    if not url:
+    if not url or _serve_stopping.is_set():
         return
     body = json.dumps(alert_payload(flow_run, state)).encode()
     request = urllib.request.Request(
@@ -345,6 +351,7 @@ def _stopping_runner(on_stop: str, stop_timeout: float) -> Any:
 
     class StoppingRunner(Runner):
         def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+            _serve_stopping.set()
             if on_stop != "finish" or not self.started or self.stopping or self._loop is None:
                 super().handle_sigterm(*args, **kwargs)
                 return
