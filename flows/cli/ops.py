@@ -177,7 +177,8 @@ def _serve(
           f"{args.on_overlap}); Prefect API {api}")  # fmt: skip
     print(f"  sources: {', '.join(parameters['sources'])}")
     print(f"  warehouse: {parameters['warehouse']}")
-    print(f"  Prefect UI: {api.removesuffix('/api')} ({where})")
+    if where != "PREFECT_API_URL":  # a server newsflow started or found: its UI is local
+        print(f"  Prefect UI: {api.removesuffix('/api')} ({where})")
     if args.notify_url:
         print(f"  alerts: a failed or crashed run POSTs JSON to {args.notify_url}")
     print(f"  trigger a run: .venv/bin/prefect deployment run 'ingest/{args.name}'; stop: Ctrl-C")

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from flows.pipeline import server
 from tests.conftest import CORPUS, REPO
 from tests.pipeline.test_server import alive, clean_env, descendants, wait_gone
 from tests.scenarios.test_serve import _runs, _wait
@@ -38,6 +39,18 @@ def _watch(proc: subprocess.Popen, until: float) -> set[tuple[int, str]]:
         seen |= descendants(proc.pid)
         time.sleep(0.1)
     return seen
+
+
+def _server_url(proc: subprocess.Popen) -> str | None:
+    """The API URL of the server a run started (its child's ``--port``), once it exists."""
+    for pid, _ in descendants(proc.pid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if "--port" in argv:
+            return f"http://127.0.0.1:{argv[argv.index('--port') + 1]}/api"
+    return None
 
 
 def test_serve_alone_loads_a_dropped_file_and_leaves_no_process(tmp_path: Path) -> None:
@@ -120,14 +133,25 @@ def test_kill_9_of_a_default_run_leaves_no_process_and_the_next_run_converges(
             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
-        # a random moment: importing, the server starting, or the run's stages
-        delay = rng.uniform(1.0, 12.0)
-        seen = _watch(proc, time.monotonic() + delay)
+        # a random moment: half of them while Prefect and the server start, half once the
+        # run's own server answers (the flow and its stages)
+        if attempt % 2 == 0:
+            phase, delay = "start-up", rng.uniform(1.0, 8.0)
+            seen = _watch(proc, time.monotonic() + delay)
+        else:
+            started = time.monotonic()
+            url = _wait(lambda p=proc: _server_url(p), 120, "the run's server")
+            _wait(lambda u=url: server.healthy(u, timeout=0.5), 120, "its health", every=0.1)
+            phase, delay = "stages", rng.uniform(0.0, 5.0)
+            seen = descendants(proc.pid) | _watch(proc, time.monotonic() + delay)
+            delay = time.monotonic() - started
+        assert proc.poll() is None, "the run ended before the kill: nothing was tested"
         seen |= descendants(proc.pid)
         proc.kill()
         proc.wait(timeout=10)
         assert wait_gone(seen) == set(), f"attempt {attempt}: {alive(seen)} outlived the run"
-        print(f"kill -9 after {delay:.1f} s: {len(seen)} process(es) below the run, none left")
+        print(f"kill -9 in {phase} after {delay:.1f} s: {len(seen)} process(es) below the run "
+              "(server, parse workers), none left")  # fmt: skip
     final = subprocess.run(
         [str(BIN / "newsflow"), "run", "--source", str(src), "--warehouse", "w.duckdb",
          "--quiet"],
