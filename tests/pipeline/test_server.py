@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ import pytest
 
 from flows.pipeline import server
 from flows.records import StageFailed
+from tests.conftest import CORPUS
 
 BIN = Path(sys.executable).parent
 
@@ -128,6 +130,25 @@ def test_newsflow_server_start_status_stop(tmp_path: Path) -> None:
             f"newsflow server running (pid {state['pid']}): UI {found.ui}, API {found.url}, "
             "healthy\n"
         ))  # fmt: skip
+        # an ad-hoc run uses it: its flow run is in that server, and it starts no server
+        run = subprocess.Popen(
+            [str(BIN / "newsflow"), "run", "--source", str(CORPUS), "--warehouse", "w.duckdb",
+             "--quiet"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        commands: set[bytes] = set()
+        while run.poll() is None:
+            for pid, _ in descendants(run.pid):
+                with contextlib.suppress(OSError):
+                    commands.add(Path(f"/proc/{pid}/cmdline").read_bytes())
+            time.sleep(0.05)
+        assert run.returncode == 0, run.stderr.read()[-3000:]
+        assert [c for c in commands if b"--port" in c] == []  # no server of its own
+        from prefect.client.orchestration import SyncPrefectClient
+
+        with SyncPrefectClient(found.url) as client:
+            [flow_run] = client.read_flow_runs()
+        assert flow_run.state.is_completed()
+        assert flow_run.parameters["warehouse"] == "w.duckdb"
         stat = Path(f"/proc/{state['pid']}/stat").read_text().rsplit(")", 1)[1].split()
         tree = {(state["pid"], stat[19])} | descendants(state["pid"])
     finally:
