@@ -32,7 +32,6 @@ examples:
   newsflow serve --cron "*/15 * * * *" --source seeds/articles --warehouse warehouse/news.duckdb
   newsflow serve --interval 900 --strict
   newsflow serve                                 # no schedule: runs only when triggered
-
   newsflow serve --interval 60 --notify-url http://127.0.0.1:9000/alerts --on-stop finish
 
 the Prefect server: PREFECT_API_URL if set (a team's server, Prefect Cloud), else a running
