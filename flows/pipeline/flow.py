@@ -169,8 +169,10 @@ def notify(flow: Any, flow_run: Any, state: State) -> None:  # Prefect passes th
     name="ingest",
     log_prints=False,
     persist_result=False,
-    on_failure=[notify],
-    on_crashed=[notify],
+    # Only with an alert URL (set before this module is imported: `serve` sets it, and its runs
+    # inherit it): Prefect logs two lines per hook call on every failed run otherwise.
+    on_failure=[notify] if os.environ.get(NOTIFY_ENV) else None,
+    on_crashed=[notify] if os.environ.get(NOTIFY_ENV) else None,
 )
 def ingest(
     sources: list[str] | None = None,
