@@ -148,9 +148,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             prefect_env.prefect_defaults()  # quiet, patient temporary API; README: Prefect
             if args.quiet:
                 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-            from flows.pipeline.flow import run_flow
+            from flows.pipeline.server import prefect_api
 
-            summary = run_flow(settings, on_progress=progress)
+            # A configured API, else a running `newsflow server`, else a temporary server
+            # that dies with this process (docs/operations.md#one-terminal).
+            with prefect_api("temporary"):
+                from flows.pipeline.flow import run_flow
+
+                summary = run_flow(settings, on_progress=progress)
     finally:
         if progress is not None:
             progress.close()

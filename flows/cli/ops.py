@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import zoneinfo
 from pathlib import Path
@@ -20,7 +21,7 @@ from flows.cli.args import add_ingest_options, ingest_settings
 from flows.cli.args import add_warehouse as _add_warehouse
 from flows.cli.args import count_int as _count
 from flows.cli.args import positive_int as _positive
-from flows.cli.exits import EXIT_OK
+from flows.cli.exits import EXIT_FAILED, EXIT_OK
 from flows.paths import shown as _shown
 from flows.pipeline import env as prefect_env
 from flows.settings import load_settings
@@ -31,10 +32,11 @@ examples:
   newsflow serve --cron "*/15 * * * *" --source seeds/articles --warehouse warehouse/news.duckdb
   newsflow serve --interval 900 --strict
   newsflow serve                                 # no schedule: runs only when triggered
+  newsflow serve --interval 60 --notify-url http://127.0.0.1:9000/alerts --on-stop finish
 
-needs a Prefect server (a temporary one cannot schedule runs):
-  .venv/bin/prefect server start                 # UI at http://127.0.0.1:4200
-  export PREFECT_API_URL=http://127.0.0.1:4200/api
+the Prefect server: PREFECT_API_URL if set (a team's server, Prefect Cloud), else a running
+`newsflow server`, else one started here for the time of serve (UI URL printed; its database
+in $NEWSFLOW_HOME/prefect, default ~/.newsflow/prefect). See docs/operations.md#scheduling.
 trigger a run by hand: .venv/bin/prefect deployment run ingest/newsflow
 """
 
@@ -53,7 +55,8 @@ def register(commands: Any) -> None:
         "ingest parameters, then run its flow runs in this process until stopped (Ctrl-C). "
         "Runs never overlap: the deployment's concurrency limit is 1 (a run due while another "
         "runs waits for it, or is cancelled with --on-overlap cancel), and the warehouse lock "
-        "stays the last line. Stopping pauses the schedule; serving again resumes it.",
+        "stays the last line. Stopping (Ctrl-C, SIGTERM) pauses the schedule and cancels the "
+        "waiting runs; serving again resumes it.",
         epilog=SERVE_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -81,8 +84,28 @@ def register(commands: Any) -> None:
         metavar="N",
         help="retry a warehouse held by another writer N times, after 10, 20, 40 s (default 3)",
     )
+    serve.add_argument(
+        "--on-stop",
+        choices=("cancel", "finish"),
+        default="cancel",
+        help="on Ctrl-C or SIGTERM, the running flow run: cancel it (default) or let it finish "
+        "(for up to --stop-timeout seconds); waiting runs are always cancelled",
+    )
+    serve.add_argument(
+        "--stop-timeout",
+        type=_positive,
+        default=300,
+        metavar="SECONDS",
+        help="with --on-stop finish: cancel the running run after SECONDS (default 300)",
+    )
+    serve.add_argument(
+        "--notify-url",
+        metavar="URL",
+        help="POST a JSON alert (run, state, failed stage) to URL when a run fails or crashes",
+    )
     add_ingest_options(serve, "serve")
     serve.set_defaults(handler=cmd_serve)
+    register_server(commands)
 
     status = commands.add_parser(
         "status",
@@ -116,7 +139,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone: {args.timezone!r}") from None
     prefect_env.prefect_defaults()
+    if args.notify_url:
+        if not args.notify_url.startswith(("http://", "https://")):
+            raise ValueError(f"--notify-url must be an http(s) URL: {args.notify_url!r}")
+        os.environ["NEWSFLOW_NOTIFY_URL"] = args.notify_url  # read by the runs' failure hook
     from flows.pipeline import flow as pipeline
+    from flows.pipeline import server
 
     parameters = pipeline.deployment_parameters(settings, args.lock_retries)
     deployment = pipeline.build_deployment(
@@ -127,7 +155,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timezone=args.timezone,
         overlap=args.on_overlap,
     )
-    api = pipeline.require_api()
+    with server.prefect_api("managed") as (_, where):
+        api = pipeline.require_api()
+        _serve(args, parameters, deployment, pipeline, api, where)
+    return EXIT_OK
+
+
+def _serve(
+    args: argparse.Namespace, parameters: dict, deployment: Any, pipeline: Any, api: str, where: str
+) -> None:
     if args.cron:
         schedule = f"cron {args.cron!r}"
     elif args.interval:
@@ -140,10 +176,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"{args.on_overlap}); Prefect API {api}")  # fmt: skip
     print(f"  sources: {', '.join(parameters['sources'])}")
     print(f"  warehouse: {parameters['warehouse']}")
+    if where != "PREFECT_API_URL":  # a server newsflow started or found: its UI is local
+        print(f"  Prefect UI: {api.removesuffix('/api')} ({where})")
+    if args.notify_url:
+        print(f"  alerts: a failed or crashed run POSTs JSON to {args.notify_url}")
     print(f"  trigger a run: .venv/bin/prefect deployment run 'ingest/{args.name}'; stop: Ctrl-C")
     sys.stdout.flush()
-    pipeline.serve_deployment(deployment)
-    return EXIT_OK
+    pipeline.serve_deployment(deployment, args.on_stop, args.stop_timeout)
 
 
 # -- status --------------------------------------------------------------------------------------
@@ -192,3 +231,59 @@ def _seconds(value: float | None) -> str:
 
 def _number(value: Any) -> str:
     return "-" if value is None else str(value)
+
+
+# -- server ----------------------------------------------------------------------------------------
+
+SERVER_EXAMPLE = """\
+examples:
+  newsflow server start       # a Prefect server on a free loopback port, UI and history kept
+  newsflow run                # uses it: no temporary API to start
+  newsflow server status
+  newsflow server stop
+state: $NEWSFLOW_HOME (default ~/.newsflow): server.json, prefect/prefect.db, the server's log
+"""
+
+
+def register_server(commands: Any) -> None:
+    """Add ``server start|stop|status`` to the ``newsflow`` parser."""
+    parser = commands.add_parser(
+        "server",
+        help="start, stop or check newsflow's own Prefect server (runs find it; no env needed)",
+        description="A Prefect server in the background on a free loopback port, its database "
+        "under $NEWSFLOW_HOME/prefect (default ~/.newsflow/prefect). While it is healthy, "
+        "`newsflow run` and `newsflow serve` without PREFECT_API_URL use it instead of starting "
+        "a server of their own. An explicit PREFECT_API_URL always wins.",
+        epilog=SERVER_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("action", choices=("start", "stop", "status"))
+    parser.set_defaults(handler=cmd_server)
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from flows.pipeline import server
+
+    home = server.newsflow_home()
+    found = server.running(home)
+    if args.action == "start":
+        if found is None:
+            server.stop_detached(home)  # a stale state file, or a server that stopped answering
+            prefect_env.prefect_defaults()
+            found = server.start("detached", home)
+            print(f"started newsflow server (pid {found.pid}): UI {found.ui}, API {found.url}")
+        else:
+            print(f"newsflow server already running (pid {found.pid}): UI {found.ui}")
+        print(f"  state: {_shown(home / server.STATE_FILE)}; log: {_shown(found.log)}")
+        return EXIT_OK
+    if args.action == "stop":
+        stopped = server.stop_detached(home)
+        print(f"stopped newsflow server (pid {stopped.pid})" if stopped else "no newsflow server")
+        return EXIT_OK
+    if found is None:
+        state = server.read_state(home)
+        note = f" (stale state: pid {state['pid']} is gone or not answering)" if state else ""
+        print(f"no newsflow server running{note}")
+        return EXIT_FAILED
+    print(f"newsflow server running (pid {found.pid}): UI {found.ui}, API {found.url}, healthy")
+    return EXIT_OK

@@ -8,13 +8,20 @@ The stage logic lives in the core; here each stage is wrapped in a task, the bus
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
+import json
 import logging
+import os
+import signal
+import threading
+import time
+import urllib.request
 from functools import partial
 from typing import Any
 
-from prefect import flow, get_run_logger, serve, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
@@ -115,7 +122,58 @@ class StrictFailed(StageFailed):
 
 # The parameters are the settings declared in flows/settings.py (Settings.parameters() gives
 # their values), plus lock_retries; tests/test_settings.py checks the two stay in step.
-@flow(name="ingest", log_prints=False, persist_result=False)
+# -- failure alerts -------------------------------------------------------------------------------
+
+NOTIFY_ENV = "NEWSFLOW_NOTIFY_URL"  # `newsflow serve --notify-url` sets it for its runs
+
+
+def alert_payload(flow_run: Any, state: State) -> dict[str, Any]:
+    """The JSON an alert POSTs: the run (id, name, deployment), its state and the failed stage."""
+    error = state.result(raise_on_failure=False) if state.is_failed() else None
+    stage = error.stage if isinstance(error, StageFailed) else None
+    return {
+        "event": f"newsflow.run.{state.type.value.lower()}",
+        "flow_run_id": str(flow_run.id),
+        "flow_run_name": flow_run.name,
+        "deployment_id": str(flow_run.deployment_id) if flow_run.deployment_id else None,
+        "state": state.name,
+        "stage": stage,
+        "message": state.message,
+        "parameters": {k: flow_run.parameters.get(k) for k in ("sources", "warehouse")},
+    }
+
+
+# Set when `serve` was told to stop: the runs it then kills are reported Crashed by Prefect's
+# runner (whose hooks run in this process), and are no failure to alert about.
+_serve_stopping = threading.Event()
+
+
+def notify(flow: Any, flow_run: Any, state: State) -> None:  # Prefect passes them by name
+    """A failed or crashed run POSTs :func:`alert_payload` to ``$NEWSFLOW_NOTIFY_URL`` (once;
+    an unreachable receiver is logged, never fails the run further)."""
+    url = os.environ.get(NOTIFY_ENV)
+    if not url or _serve_stopping.is_set():
+        return
+    body = json.dumps(alert_payload(flow_run, state)).encode()
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except OSError as exc:
+        logging.getLogger("newsflow.notify").warning("alert to %s failed: %s", url, exc)
+
+
+@flow(
+    name="ingest",
+    log_prints=False,
+    persist_result=False,
+    # Only with an alert URL (set before this module is imported: `serve` sets it, and its runs
+    # inherit it): Prefect logs two lines per hook call on every failed run otherwise.
+    on_failure=[notify] if os.environ.get(NOTIFY_ENV) else None,
+    on_crashed=[notify] if os.environ.get(NOTIFY_ENV) else None,
+)
 def ingest(
     sources: list[str] | None = None,
     warehouse: str | None = None,
@@ -276,13 +334,92 @@ def require_api() -> str:
     return url
 
 
-def serve_deployment(deployment: Any) -> None:
-    """Serve until interrupted (Ctrl-C or SIGTERM), polling the API for scheduled runs; each run
-    executes in a subprocess. Stopping pauses the schedule so no late runs pile up meanwhile;
-    serving again resumes it. Losing the API for good (Prefect's runner gives up after repeated
+class _RunnerNoise(logging.Filter):
+    """Keeps Prefect's runner lines that repeat every poll per queued run (``Aborted submission
+    of flow run ... non-pending state``) off the console; Prefect's API log keeps them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Aborted submission of flow run")
+
+
+def quiet_runner_lines() -> None:
+    """Add :class:`_RunnerNoise` to Prefect's console handlers (once)."""
+    for handler in logging.getLogger().handlers + logging.getLogger("prefect").handlers:
+        noisy = not any(isinstance(f, _RunnerNoise) for f in handler.filters)
+        if isinstance(handler, PrefectConsoleHandler) and noisy:
+            handler.addFilter(_RunnerNoise())
+
+
+def _stopping_runner(on_stop: str, stop_timeout: float) -> Any:
+    """Prefect's Runner, stopped on SIGINT as on SIGTERM; with ``on_stop="finish"`` it first
+    stops taking runs and waits up to ``stop_timeout`` seconds for the running one."""
+    from prefect.runner import Runner
+
+    class StoppingRunner(Runner):
+        def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+            _serve_stopping.set()
+            if on_stop != "finish" or not self.started or self.stopping or self._loop is None:
+                super().handle_sigterm(*args, **kwargs)
+                return
+            self._logger.info("stop asked: finishing the running flow run first")
+            self.stopping = True
+            self._scheduled_run_poller.stopping = True
+            self.execute_in_background(self._finish_then_stop)
+
+        async def _finish_then_stop(self) -> None:
+            # The runner's own record of its flow-run processes: a run is over when its
+            # process exited, not when the API shows it Completed (cancelling in between
+            # would turn a finished run into a Cancelled one).
+            deadline = time.monotonic() + stop_timeout
+            while time.monotonic() < deadline and self._process_manager.flow_run_count():
+                await asyncio.sleep(0.5)
+            await self.astop()  # cancels what is still running after the timeout
+
+    return StoppingRunner(pause_on_shutdown=True)
+
+
+def cancel_waiting_runs(deployment_id: Any) -> list[str]:
+    """Cancel the deployment's runs that wait (scheduled, late, awaiting the concurrency slot,
+    pending): stopped ``serve`` must not leave them to run as stale catch-up on the next start.
+    Returns the names of the cancelled runs."""
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelled
+
+    waiting = [StateType.SCHEDULED, StateType.PENDING]
+    cancelled = []
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=waiting))
+            ),
+        )
+        for run in runs:
+            state = Cancelled(message="newsflow serve stopped before this run started")
+            client.set_flow_run_state(run.id, state, force=True)
+            cancelled.append(run.name)
+    return cancelled
+
+
+def serve_deployment(deployment: Any, on_stop: str = "cancel", stop_timeout: float = 60) -> None:
+    """Serve until stopped (Ctrl-C or SIGTERM), polling the API for scheduled runs; each run
+    executes in a subprocess. Stopping pauses the schedule, cancels the runs still waiting and
+    cancels the running one (``on_stop="cancel"``) or lets it finish for up to ``stop_timeout``
+    seconds (``"finish"``). Losing the API for good (Prefect's runner gives up after repeated
     failed polls) ends it with ``StageFailed("serve", ...)`` instead of a silent stop."""
+    quiet_runner_lines()
+    runner = _stopping_runner(on_stop, stop_timeout)
+    deployment_id = runner.add_deployment(deployment)
+    previous = signal.signal(signal.SIGINT, lambda *_: runner.handle_sigterm())
     try:
-        serve(deployment, pause_on_shutdown=True, print_starting_message=False)
+        asyncio.run(runner.start())
     except Exception as exc:
         with get_client(sync_client=True) as client:
             down = client.api_healthcheck()
@@ -293,3 +430,9 @@ def serve_deployment(deployment: Any) -> None:
             f"lost the Prefect API at {PREFECT_API_URL.value()} ({down}); start `newsflow serve` "
             "again once the server is back, or run it under a supervisor that restarts it",
         ) from exc
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the clean-up below is short and bounded
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for name in cancel_waiting_runs(deployment_id):
+        logging.getLogger("newsflow.serve").info("cancelled waiting run %s", name)

@@ -332,3 +332,85 @@ def test_bench_measures_the_flow_against_the_server_between_two_core_runs(
         runs = client.read_flow_runs()
     bench_runs = [r for r in runs if str(r.parameters.get("warehouse")).endswith("/flow.duckdb")]
     assert len(bench_runs) == 1 and bench_runs[0].state and bench_runs[0].state.is_completed()
+
+
+def test_a_failed_served_run_alerts_once_naming_the_stage(
+    server: dict[str, str], serve: Callable[..., subprocess.Popen], tmp_path: Path
+) -> None:
+    import http.server
+    import threading
+
+    received: list[dict] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    receiver = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        src = tmp_path / "src"
+        src.mkdir()
+        shutil.copy(CORPUS / "seed.txt", src)
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/alerts"
+        serve("--name", "alerting", "--source", "src", "--warehouse", "a.duckdb",
+              "--workers", "1", "--notify-url", url)  # fmt: skip
+        with _client(server) as client:
+            deployment = _wait(lambda: _deployment(client, "ingest/alerting"), 60, "deployment")
+            missing = str(tmp_path / "gone")  # the source vanished: stage discover fails
+            run = client.create_flow_run_from_deployment(
+                deployment.id, parameters={"sources": [missing]}
+            )
+            final = _wait(
+                lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, 150, "the run"
+            )
+        assert final.state.is_failed()
+        _wait(lambda: received, 30, "the alert")
+        time.sleep(3)  # a second alert would have arrived by now
+    finally:
+        receiver.shutdown()
+    assert len(received) == 1
+    [alert] = received
+    assert {k: alert[k] for k in ("event", "flow_run_id", "flow_run_name", "deployment_id",
+                                  "state", "stage")} == {
+        "event": "newsflow.run.failed",
+        "flow_run_id": str(run.id),
+        "flow_run_name": final.name,
+        "deployment_id": str(deployment.id),
+        "state": "Failed",
+        "stage": "discover",
+    }  # fmt: skip
+    assert alert["message"].startswith("discover failed: ") and missing in alert["message"]
+
+
+def test_stop_lets_the_running_run_finish_and_cancels_the_waiting_one(
+    server: dict[str, str], serve: Callable[..., subprocess.Popen], tmp_path: Path
+) -> None:
+    shutil.copytree(REPO / "seeds" / "articles", tmp_path / "src")
+    proc = serve("--name", "stopping", "--source", "src", "--warehouse", "s.duckdb",
+                 "--workers", "1", "--on-stop", "finish", "--stop-timeout", "120")  # fmt: skip
+    with _client(server) as client:
+        deployment = _wait(lambda: _deployment(client, "ingest/stopping"), 60, "the deployment")
+        ids = [client.create_flow_run_from_deployment(deployment.id).id for _ in range(2)]
+
+        def one_running() -> list:
+            runs = [client.read_flow_run(i) for i in ids]
+            return [r for r in runs if r.state.is_running()]
+
+        [running] = _wait(one_running, 120, "a running run", every=0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=150) == 0
+        runs = {i: client.read_flow_run(i) for i in ids}
+    [waiting] = [i for i in ids if i != running.id]
+    assert runs[running.id].state.is_completed()  # --on-stop finish
+    assert runs[waiting].state.is_cancelled()  # never left to run as stale catch-up
+    assert [(r["run_id"], r["status"]) for r in _runs(tmp_path / "s.duckdb")] == [
+        (str(running.id), "success")
+    ]
+    console = (tmp_path / "serve0.log").read_text()
+    assert "Aborted submission" not in console  # kept in Prefect's logs, not on the console

@@ -1,0 +1,167 @@
+"""No Prefect environment at all: ``newsflow serve`` in one terminal with its own server, and a
+default-mode ``newsflow run`` killed with ``kill -9`` leaving no process behind (issue 18).
+
+Each test runs as a new user would: no PREFECT_* or NEWSFLOW_* variables and a HOME of its own
+(so newsflow's state lands in HOME/.newsflow, the documented default).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.pipeline import server
+from tests.conftest import CORPUS, REPO
+from tests.pipeline.test_server import alive, clean_env, descendants, wait_gone
+from tests.scenarios.test_serve import _runs, _wait
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+INTERVAL = 20
+# kill -9 attempts of the kill test; docs/operations.md reports a run with 10
+KILLS = int(os.environ.get("KILL_TEST_ATTEMPTS", "3"))
+RUN_ALLOWANCE = 60  # seconds a run itself may take on 2 busy cores, beyond the schedule
+
+
+def _watch(proc: subprocess.Popen, until: float) -> set[tuple[int, str]]:
+    """Every process that appears below ``proc`` until ``until`` (monotonic) or its exit."""
+    seen: set[tuple[int, str]] = set()
+    while time.monotonic() < until and proc.poll() is None:
+        seen |= descendants(proc.pid)
+        time.sleep(0.1)
+    return seen
+
+
+def _server_url(proc: subprocess.Popen) -> str | None:
+    """The API URL of the server a run started (its child's ``--port``), once it exists."""
+    for pid, _ in descendants(proc.pid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if "--port" in argv:
+            return f"http://127.0.0.1:{argv[argv.index('--port') + 1]}/api"
+    return None
+
+
+def test_serve_alone_loads_a_dropped_file_and_leaves_no_process(tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(CORPUS / "seed.txt", src)
+    warehouse = tmp_path / "w.duckdb"
+    proc = subprocess.Popen(
+        [str(BIN / "newsflow"), "serve", "--interval", str(INTERVAL), "--source", "src",
+         "--warehouse", "w.duckdb", "--workers", "1"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        stderr=(tmp_path / "serve.log").open("w"), text=True, start_new_session=True,
+    )  # fmt: skip
+    seen: set[tuple[int, str]] = set()
+    try:
+        first_line = proc.stdout.readline()
+        assert first_line.startswith("serving ingest/newsflow: every 20 s"), first_line
+        serving = time.monotonic()
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines[2].startswith("  Prefect UI: http://127.0.0.1:"), lines
+        assert "(managed server (stopped on exit))" in lines[2]
+        home = tmp_path / "home" / ".newsflow"
+        assert (home / "prefect" / "prefect.db").exists()  # history survives restarts
+
+        def loaded(articles: int) -> list[dict]:
+            nonlocal seen
+            seen |= descendants(proc.pid)
+            return [r for r in _runs(warehouse) if r["articles"] == articles]
+
+        first = _wait(lambda: loaded(1), 2 * INTERVAL + RUN_ALLOWANCE, "the first run")
+        assert time.monotonic() - serving <= 2 * INTERVAL + RUN_ALLOWANCE
+        assert [(r["status"], r["files_loaded"]) for r in first] == [("success", 1)]
+        shutil.copy(CORPUS / "bom_crlf.md", src)
+        dropped = time.monotonic()
+        second = _wait(lambda: loaded(2), 2 * INTERVAL + RUN_ALLOWANCE, "the dropped file")
+        assert time.monotonic() - dropped <= 2 * INTERVAL + RUN_ALLOWANCE
+        assert (second[0]["status"], second[0]["files_loaded"]) == ("success", 1)
+
+        status = subprocess.run(
+            [str(BIN / "newsflow"), "status", "--warehouse", "w.duckdb"], cwd=tmp_path,
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        for run in (first[0], second[0]):
+            [line] = [x for x in status.stdout.splitlines() if run["run_id"] in x]
+            assert "  success " in line
+
+        seen |= descendants(proc.pid)
+        assert len(seen) >= 1  # at least the managed server
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=90) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert wait_gone(seen) == set()  # children and grandchildren: the server, the runs
+    logged = (tmp_path / "serve.log").read_text()
+    assert "Aborted submission" not in logged
+
+
+def _articles(warehouse: Path) -> list[tuple]:
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return conn.execute("select * from article order by article_id").fetchall()
+    finally:
+        conn.close()
+
+
+def test_kill_9_of_a_default_run_leaves_no_process_and_the_next_run_converges(
+    tmp_path: Path,
+) -> None:
+    env = clean_env(tmp_path)
+    src = REPO / "seeds" / "articles"
+    rng = random.Random(18)
+    for attempt in range(KILLS):
+        proc = subprocess.Popen(
+            [str(BIN / "newsflow"), "run", "--source", str(src), "--warehouse", "w.duckdb",
+             "--quiet"],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        # a random moment: half of them while Prefect and the server start, half once the
+        # run's own server answers (the flow and its stages)
+        if attempt % 2 == 0:
+            phase, delay = "start-up", rng.uniform(1.0, 8.0)
+            seen = _watch(proc, time.monotonic() + delay)
+        else:
+            started = time.monotonic()
+            url = _wait(lambda p=proc: _server_url(p), 120, "the run's server")
+            _wait(lambda u=url: server.healthy(u, timeout=0.5), 120, "its health", every=0.1)
+            phase, delay = "stages", rng.uniform(0.0, 5.0)
+            seen = descendants(proc.pid) | _watch(proc, time.monotonic() + delay)
+            delay = time.monotonic() - started
+        assert proc.poll() is None, "the run ended before the kill: nothing was tested"
+        seen |= descendants(proc.pid)
+        proc.kill()
+        proc.wait(timeout=10)
+        assert wait_gone(seen) == set(), f"attempt {attempt}: {alive(seen)} outlived the run"
+        print(f"kill -9 in {phase} after {delay:.1f} s: {len(seen)} process(es) below the run "
+              "(server, parse workers), none left")  # fmt: skip
+    final = subprocess.run(
+        [str(BIN / "newsflow"), "run", "--source", str(src), "--warehouse", "w.duckdb",
+         "--quiet"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert final.returncode == 0, final.stderr[-3000:]
+    clean = subprocess.run(
+        [str(BIN / "newsflow"), "run", "--no-prefect", "--source", str(src), "--warehouse",
+         "clean.duckdb", "--quiet"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    assert _articles(tmp_path / "w.duckdb") == _articles(tmp_path / "clean.duckdb")
