@@ -6,6 +6,7 @@ that wraps each stage in a Prefect task, so both shells share this one compositi
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 import time
@@ -255,6 +256,8 @@ def _parse_profile(settings: Settings) -> Profile | None:
     return None if profile.is_default else profile
 
 
+log = logging.getLogger("newsflow.search")
+
 Stager = Callable[..., Iterator[ChunkSummary]]
 """Where chunks are parsed: :func:`flows.normalize.batches.stage_files` (local worker
 processes) by default; the Prefect shell passes its Dask stager for ``settings.dask_address``."""
@@ -413,11 +416,22 @@ def _deferred_groups(
 
 
 def index_articles(settings: Settings, run_id: str) -> bool:
-    """Stage ``search``: rebuild the full-text index when the live articles changed
-    (:func:`flows.load.search.refresh_index`); True when it was rebuilt."""
+    """Stage ``search``: refresh the full-text index when the live articles changed
+    (:func:`flows.load.search.refresh_index`), tokenizing an eighth of a load group's bytes at a
+    time (8 MiB of text under the default memory limit); True when it was refreshed."""
     conn = _connect(settings)
     try:
-        return refresh_index(conn, run_id)
+        return refresh_index(conn, run_id, max_bytes=max(1, group_bytes(settings) // 8))
+    except duckdb.OutOfMemoryException as exc:
+        # Reading back very large texts (DuckDB decompresses a column's strings a vector at a
+        # time) can exceed a small memory limit. The articles are loaded: the index is left
+        # behind them (whole per article; the next run tries again) rather than failing the
+        # run; `newsflow search` says so.
+        log.warning(
+            "search index not refreshed (raise --duckdb-memory-mb and run again): %s",
+            str(exc).splitlines()[0],
+        )
+        return False
     finally:
         conn.close()
 

@@ -182,6 +182,19 @@ class Warehouse:
         rows = cursor.fetchall()
         return QueryResult(columns, types, rows, False, time.perf_counter() - started)
 
+    def search_index_behind(self) -> bool:
+        """True when the search index does not reflect the live articles (its last refresh did
+        not finish, e.g. it ran out of memory); False when it does or there is none."""
+        from flows.load.search import FINGERPRINT_KEY, fingerprint
+
+        try:
+            rows = self.conn.execute(
+                "select value from etl.meta where key = ?", [FINGERPRINT_KEY]
+            ).fetchall()
+            return not rows or rows[0][0] != fingerprint(self.conn)
+        except duckdb.CatalogException:
+            return False
+
     # -- shared with the CLI ---------------------------------------------------------------
 
     def list_relations(

@@ -184,6 +184,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         except QueryError as exc:
             print(f"newsflow: search failed: {exc}", file=sys.stderr)
             return EXIT_FAILED
+        if wh.search_index_behind():
+            print(
+                "newsflow: note: the search index is behind the articles (its last refresh did "
+                "not finish; see docs/search.md): results may miss new or changed articles",
+                file=sys.stderr,
+            )
     if not result.rows:
         _note(args, f"no article matches {args.terms!r}")
         return EXIT_FAILED

@@ -24,6 +24,8 @@ with N the live articles, n(q) those containing q, |D| the terms of D and avgdl 
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 
 K1 = 1.2
@@ -39,44 +41,80 @@ _TERMS = (
     + "'))"
 )
 
-# What an article's index rows are made of: its id and the indexed text. The index is kept per
-# article: an article whose content hash changed (or that is new) is tokenized again, one that is
-# retired or gone is dropped, and the others are left as they are.
-_CONTENT_HASH = "hash({a}article_id, {a}title, {a}excerpt, {a}body)"
-
-# The live articles' ids and indexed text, order-independent: changes when any article's title,
-# excerpt or body changes, or an article is added, retired or removed.
-FINGERPRINT_SQL = (
-    "select count(*) || ':' || coalesce(sum(" + _CONTENT_HASH.format(a="") + ")::varchar, '0') "
-    "from article where deleted_at is null"
+# What an article's index rows are made of, without reading its text (which may be megabytes):
+# its id, the hash of the file it came from and the contract (with the source profile) that
+# file was read under. The same three always give the same title, excerpt and body. The index
+# is kept per article: an article whose version changed (or that is new) is tokenized again,
+# one that is retired or gone is dropped, and the others are left as they are.
+_LIVE = (
+    "select a.article_id, hash(a.article_id, a.source_sha256, f.contract_version) as version, "
+    "coalesce(f.size, 0) as size from article a left join etl.file f on f.path = a.source_path "
+    "where a.deleted_at is null"
 )
 
-REFRESH_SQL = [
-    # Indexed articles that are no longer live, or whose text changed.
+# The live articles' versions, order-independent: changes when any article is loaded again,
+# added, retired or removed.
+FINGERPRINT_SQL = f"select count(*) || ':' || coalesce(sum(version)::varchar, '0') from ({_LIVE})"
+
+# Indexed articles that are no longer live, or whose version changed: dropped from the index.
+_STALE_SQL = [
     "create or replace temporary table _search_stale as "
-    "select d.article_id from search.document d "
-    "left join article a on a.article_id = d.article_id and a.deleted_at is null "
-    "and " + _CONTENT_HASH.format(a="a.") + " = d.content_hash "
-    "where a.article_id is null",
+    f"select d.article_id from search.document d left join ({_LIVE}) live "
+    "on live.article_id = d.article_id and live.version = d.content_hash "
+    "where live.article_id is null",
     "delete from search.term where article_id in (select article_id from _search_stale)",
     "delete from search.document where article_id in (select article_id from _search_stale)",
-    # Live articles not indexed (new, changed, or never indexed).
-    "create or replace temporary table _search_fresh as "
-    "select article_id, " + _CONTENT_HASH.format(a="") + " as content_hash, "
-    "concat_ws(' ', title, excerpt, body) as text "
-    "from article a where deleted_at is null and not exists "
-    "(select 1 from search.document d where d.article_id = a.article_id)",
-    "create or replace temporary table _search_tokens as "
-    "select article_id, " + _TERMS.format(text="text") + " as term from _search_fresh",
-    "insert into search.term select term, article_id, count(*)::integer from _search_tokens "
-    "where term <> '' group by all order by term, article_id",
-    "insert into search.document select f.article_id, count(t.term)::integer, f.content_hash "
-    "from _search_fresh f left join _search_tokens t "
-    "on t.article_id = f.article_id and t.term <> '' group by all order by f.article_id",
-    "drop table _search_tokens",
-    "drop table _search_fresh",
     "drop table _search_stale",
 ]
+
+# Live articles not in the index (new, changed, or never indexed): id, version and file size.
+_FRESH_SQL = (
+    f"select article_id, version, size from ({_LIVE}) live where not exists "
+    "(select 1 from search.document d where d.article_id = live.article_id) order by article_id"
+)
+
+
+def _index_group_sql(count: int) -> list[str]:
+    """One group of ``count`` fresh articles tokenized and indexed; parameters: the ids, then
+    (id, version) pairs. A literal list of ids is pushed into the scan of ``article``, so only
+    the group's texts are read."""
+    ids = ", ".join(["?"] * count)
+    pairs = ", ".join(["(?, ?)"] * count)
+    return [
+        "create or replace temporary table _search_tokens as select article_id, "
+        + _TERMS.format(text="concat_ws(' ', title, excerpt, body)")
+        + f" as term from article where article_id in ({ids})",
+        "insert into search.term select term, article_id, count(*)::integer "
+        "from _search_tokens where term <> '' group by all",
+        "insert into search.document select v.article_id, coalesce(n.length, 0)::integer, "
+        f"v.version from (values {pairs}) v(article_id, version) left join "
+        "(select article_id, count(*) as length from _search_tokens where term <> '' "
+        "group by article_id) n on n.article_id = v.article_id",
+        "drop table _search_tokens",
+    ]
+
+
+# Text bytes tokenized at once: a term's row takes several times its text, so this keeps the
+# refresh within a small DuckDB memory limit (docs/memory.md) whatever the articles' sizes.
+DEFAULT_GROUP_BYTES = 8 * 2**20
+
+
+def _groups(fresh: list[tuple[str, int, int]], max_bytes: int) -> list[list[tuple[str, int]]]:
+    """(article id, version) in groups of at most ``max_bytes`` of source files (a larger
+    article alone)."""
+    groups: list[list[tuple[str, int]]] = []
+    group: list[tuple[str, int]] = []
+    size = 0
+    for article_id, version, length in fresh:
+        if group and size + length > max_bytes:
+            groups.append(group)
+            group, size = [], 0
+        group.append((article_id, version))
+        size += length
+    if group:
+        groups.append(group)
+    return groups
+
 
 # $terms: the query's distinct terms; $limit: rows at most. Ties are ordered by article_id.
 SEARCH_SQL = f"""
@@ -125,23 +163,44 @@ def fingerprint(conn: duckdb.DuckDBPyConnection) -> str:
     return str(conn.execute(FINGERPRINT_SQL).fetchall()[0][0])
 
 
-def refresh_index(conn: duckdb.DuckDBPyConnection, run_id: str = "") -> bool:
+def refresh_index(
+    conn: duckdb.DuckDBPyConnection, run_id: str = "", max_bytes: int = DEFAULT_GROUP_BYTES
+) -> bool:
     """Bring the search index up to date when the live articles changed since it was last
-    refreshed (or it never was), in one transaction, noting ``run_id`` in ``etl.meta``: only
-    the articles that are new, changed, retired or gone are tokenized again or dropped. True when
-    it was refreshed."""
+    refreshed (or it never was), noting ``run_id`` in ``etl.meta``: only the articles that are
+    new, changed, retired or gone are tokenized again or dropped, at most ``max_bytes`` of source
+    files at a time. True when it was refreshed.
+
+    Each step is its own transaction and leaves every article's rows whole, so an interrupted
+    refresh is finished by the next one (the fingerprint is written last); the run publishes
+    the warehouse only after it, so readers never see a part-refreshed index."""
     current = fingerprint(conn)
     rows = conn.execute("select value from etl.meta where key = ?", [FINGERPRINT_KEY]).fetchall()
     if rows and rows[0][0] == current:
         return False
+    _in_transaction(conn, [(sql, None) for sql in _STALE_SQL])
+    fresh = [(str(a), int(v), int(n)) for a, v, n in conn.execute(_FRESH_SQL).fetchall()]
+    for group in _groups(fresh, max_bytes):
+        ids = [article_id for article_id, _ in group]
+        pairs = [value for pair in group for value in pair]
+        first, term, document, drop = _index_group_sql(len(group))
+        _in_transaction(conn, [(first, ids), (term, None), (document, pairs), (drop, None)])
+    _in_transaction(
+        conn,
+        [
+            ("insert or replace into etl.meta values (?, ?)", [FINGERPRINT_KEY, current]),
+            ("insert or replace into etl.meta values (?, ?)", [BUILT_BY_KEY, run_id]),
+        ],
+    )
+    return True
+
+
+def _in_transaction(conn: duckdb.DuckDBPyConnection, statements: list[tuple[str, Any]]) -> None:
     conn.execute("begin transaction")
     try:
-        for sql in REFRESH_SQL:
-            conn.execute(sql)
-        for key, value in ((FINGERPRINT_KEY, current), (BUILT_BY_KEY, run_id)):
-            conn.execute("insert or replace into etl.meta values (?, ?)", [key, value])
+        for sql, params in statements:
+            conn.execute(sql, params)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
         raise
-    return True

@@ -29,4 +29,4 @@ comment on column search.document.article_id is 'The article.';
 comment on column search.document.length is
 'Terms in the article''s title, excerpt and body.';
 comment on column search.document.content_hash is
-'Hash of the article id, title, excerpt and body it was indexed from (a changed one is indexed again).';
+'Hash of the article id, its file''s sha256 and the contract version it was indexed under.';

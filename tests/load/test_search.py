@@ -125,7 +125,9 @@ def test_a_refresh_touches_only_the_changed_articles_and_equals_a_full_build(con
     refresh_index(conn)
     # A marker row on a1: kept by a refresh that does not re-tokenize a1.
     conn.execute("insert into search.term values ('marker', 'a1', 1)")
-    conn.execute("update article set excerpt = 'zebra crossing' where article_id = 'a3'")
+    conn.execute(
+        "update article set excerpt = 'zebra crossing', source_sha256 = 'h3' where article_id = 'a3'"
+    )
     conn.execute(
         "insert into article (article_id, canonical_url, title, source_path, source_sha256) "
         "values ('a4', 'https://x.test/a4', 'Zebra herd', 'a4', 'h')"
