@@ -49,7 +49,11 @@ from flows.records import FrontMatter, Rejection
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
 STAGE = "normalize"
 URL_HINT_KEYS = ("url", "permalink", "slug", "link", "canonical", "canonicalURL", "path")
-_JEKYLL_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)")
+# Jekyll's post name: one- or two-digit month and day are allowed, as Jekyll allows them
+# (stray blanks before the date, as a file name may have, are ignored).
+_JEKYLL_NAME = re.compile(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})-(.+)")
+# A date in a URL or path: .../2024/03/21/... (Zola's and many blogs' permalinks).
+_URL_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{1,2})/(\d{1,2})(?:/|$)")
 _SPACE_OFFSET = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
     r"\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
@@ -66,7 +70,7 @@ _LANG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
 _ALLOWED = {
     "name", "version", "description", "keys", "url_keys", "derive_url", "permalink",
     "draft_key", "date_from_filename", "not_articles", "require_date", "site_name",
-    "topic_separator", "fold_key_case", "lang_key", "default_lang",
+    "topic_separator", "fold_key_case", "lang_key", "default_lang", "date_from_url",
 }  # fmt: skip
 _CONTRACT_TARGETS = {
     "title", "excerpt", "category", "type", "publishedDateTime", "topics", "images",
@@ -92,6 +96,7 @@ class Profile:
     permalink: str | None = None
     draft_key: str | None = None
     date_from_filename: bool = False
+    date_from_url: bool = False
     not_articles: tuple[str, ...] = ()
     require_date: bool = False
     site_name: str | None = None
@@ -106,7 +111,7 @@ class Profile:
     def is_default(self) -> bool:
         return not (self.keys or self.url_keys or self.derive_url or self.draft_key
                     or self.not_articles or self.require_date or self.date_from_filename
-                    or self.site_name)  # fmt: skip
+                    or self.site_name or self.date_from_url)  # fmt: skip
 
     def ledger_version(self) -> str:
         """What ``etl.file.contract_version`` records: the contract's version, plus this
@@ -141,6 +146,8 @@ class Profile:
         for target, sources in self.keys.items():
             present = [(s, v) for s in sources
                        if (v := _get(data, s)) is not _MISSING]  # fmt: skip
+            if target == "publishedDateTime":  # `published: false` is a flag, not a date
+                present = [(s, v) for s, v in present if not isinstance(v, bool)]
             if not present:
                 continue
             consumed.update(s.split(".", 1)[0] for s, _ in present if "." not in s)
@@ -154,9 +161,21 @@ class Profile:
                 out[target] = present[0][1]
         jekyll = _JEKYLL_NAME.match(_stem(name))
         if "publishedDateTime" not in out and self.date_from_filename and jekyll:
-            out["publishedDateTime"] = dt.date(*map(int, jekyll.group(1, 2, 3)))
+            named = _valid_date(*jekyll.group(1, 2, 3))
+            if named is None:
+                reason = (f"{name.strip()}: {'-'.join(jekyll.group(1, 2, 3))} is not a date "
+                          f"and no date key is set (profile {self.name})")  # fmt: skip
+                return self._reject(doc, "not_an_article", reason)
+            out["publishedDateTime"] = named
+        if "publishedDateTime" not in out and self.date_from_url:
+            found = self._url_date(data, rel)
+            if found is not None:
+                out["publishedDateTime"] = found
         if self.require_date and out.get("publishedDateTime") in (None, ""):
             keys = " | ".join(self.keys.get("publishedDateTime", ()))
+            also = [what for flag, what in ((self.date_from_filename, "file name"),
+                                            (self.date_from_url, "URL")) if flag]  # fmt: skip
+            keys += "".join(f", {what}" for what in also)
             reason = f"page has no date ({keys}): not a post (profile {self.name})"
             return self._reject(doc, "not_an_article", reason)
         if self.draft_key and self.draft_key in data:
@@ -189,6 +208,17 @@ class Profile:
             folders = rel.split("/")[:-1]
             mapped["title"] = folders[-1] if stem in ("index", "_index") and folders else stem
         return FrontMatter(doc.path, doc.sha256, mapped, doc.body, doc.raw)
+
+    def _url_date(self, data: dict[str, Any], rel: str) -> dt.date | None:
+        """The date a URL key (``path = "2024/03/21/slug"``) or the file's path
+        (``posts/2024/03/21/slug.md``) spells as ``YYYY/MM/DD``, when it is a real date."""
+        for value in [*(data.get(key) for key in self.url_keys), rel]:
+            if isinstance(value, str):
+                match = _URL_DATE.search(urlsplit(value.strip()).path)
+                found = _valid_date(*match.groups()) if match else None
+                if found is not None:
+                    return found
+        return None
 
     def _folded(self, data: dict[str, Any]) -> dict[str, Any]:
         """Hugo reads keys in any case (``Title``, ``Date``): a key the profile names, written
@@ -291,8 +321,10 @@ class Profile:
         parts = rel.split("/")
         stem = _stem(parts[-1])
         match = _JEKYLL_NAME.match(stem)
-        if "_posts" in parts and match:
-            year, month, day, title = match.groups()
+        named = _valid_date(*match.group(1, 2, 3)) if match else None
+        if "_posts" in parts and match and named is not None:
+            year, month, day = f"{named.year:04d}", f"{named.month:02d}", f"{named.day:02d}"
+            title = match.group(4)
             folders = parts[: parts.index("_posts")]
         elif own and pattern is not None:
             year = month = day = None
@@ -351,6 +383,14 @@ def _get(data: dict[str, Any], path: str) -> Any:
     return _MISSING if value is None else value
 
 
+def _valid_date(year: str, month: str, day: str) -> dt.date | None:
+    """The date the three numbers spell, or None (``2020-11-31`` is no date)."""
+    try:
+        return dt.date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+
+
 def _matches(name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern)
 
@@ -385,7 +425,10 @@ def _merged_topics(values: list[Any], separator: str) -> list[Any]:
     merged: list[Any] = []
     for value in values:
         if isinstance(value, str):
-            parts = value.split() if separator == " " else value.split(separator)
+            if separator == "auto":  # commas when there are any, else blanks
+                parts = value.split(",") if "," in value else value.split()
+            else:
+                parts = value.split() if separator == " " else value.split(separator)
             merged.extend(part for part in parts if part.strip())
         elif isinstance(value, list):
             merged.extend(value)
@@ -499,6 +542,7 @@ def profile_from(spec: Any, text: str) -> Profile:
         permalink=spec.get("permalink"),
         draft_key=spec.get("draft_key"),
         date_from_filename=bool(spec.get("date_from_filename", False)),
+        date_from_url=bool(spec.get("date_from_url", False)),
         not_articles=names(spec.get("not_articles", []), "not_articles"),
         require_date=bool(spec.get("require_date", False)),
         site_name=spec.get("site_name"),

@@ -442,7 +442,7 @@ def test_a_jekyll_blog_loads_with_its_profile_from_the_command_line(tmp_path: Pa
     ]
     unknown = run_cli("run", *base, "--profile", "gatsby", cwd=tmp_path)
     assert (unknown.returncode, unknown.stderr) == (2, "newsflow: error: unknown profile 'gatsby': "
-                                                    "pass one of default, hugo, jekyll or the "
+                                                    "pass one of blog, default, hugo, jekyll or the "
                                                     "path of a profile file\n")  # fmt: skip
     relative = run_cli("run", *base, "--profile", "jekyll", "--base-url", "j.example", cwd=tmp_path)
     assert (relative.returncode, relative.stderr) == (

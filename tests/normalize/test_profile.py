@@ -66,7 +66,7 @@ def test_hugo_site_loads_every_post_with_exact_values() -> None:
         "content/_index.md": ("not_an_article",
                               "_index.md is a list page, not an article (profile hugo)"),
         "content/about.md": ("not_an_article", "page has no date (date | publishDate | pubdate | "
-                             "published | lastmod | modified): not a post (profile hugo)"),
+                             "published | lastmod | modified, URL): not a post (profile hugo)"),
         "content/posts/_index.md": ("not_an_article",
                                     "_index.md is a list page, not an article (profile hugo)"),
         "content/posts/draft.md": (
@@ -115,7 +115,7 @@ def test_jekyll_blog_loads_every_post_with_exact_values() -> None:
             f"{JEKYLL}/releases/2024/03/10/no-date-key.html", "The date comes from the file name",
             dt.datetime(2024, 3, 10, tzinfo=UTC), True, None, ["Releases"], [], PROVIDER_J,
             None),
-        "about.md": ("not_an_article", "page has no date (date): not a post (profile jekyll)"),
+        "about.md": ("not_an_article", "page has no date (date, file name): not a post (profile jekyll)"),
         "news/_posts/2024-04-01-in-folder.md": (
             f"{JEKYLL}/news/2024/04/01/in-folder.html", "In a category folder",
             dt.datetime(2024, 4, 1, 11, 5, tzinfo=UTC), None, None, [], [], PROVIDER_J, None),
@@ -203,7 +203,7 @@ def test_a_bad_profile_is_refused_with_what_is_wrong(spec: dict, message: str) -
 
 
 def test_an_unknown_profile_name_lists_the_shipped_ones(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError, match="unknown profile 'gatsby': pass one of default, hugo, "
+    with pytest.raises(ProfileError, match="unknown profile 'gatsby': pass one of blog, default, hugo, "
                        "jekyll or the path of a profile file"):  # fmt: skip
         load_profile("gatsby")
     yaml_profile = tmp_path / "mine.yaml"
