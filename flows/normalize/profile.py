@@ -31,6 +31,7 @@ profile file reprocesses its files.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import fnmatch
 import hashlib
 import os
@@ -54,10 +55,16 @@ URL_HINT_KEYS = ("url", "permalink", "slug", "link", "canonical", "canonicalURL"
 _JEKYLL_NAME = re.compile(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})-(.+)")
 # A date in a URL or path: .../2024/03/21/... (Zola's and many blogs' permalinks).
 _URL_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{1,2})/(\d{1,2})(?:/|$)")
+# Date text as Hugo, Jekyll and blogs write it: `2024-03-21 10:00:00 +0900`, a one-digit hour,
+# `2024/03/21`, `2024-3-5`, a `UTC` or `Z` suffix, an offset with or without a colon.
 _SPACE_OFFSET = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
-    r"\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
+    r"(?:(?:T|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?"
+    r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?$",
+    re.IGNORECASE,
 )
+# Dates written in words: `March 21, 2024`, `21 Mar 2024` (English month names).
+_WORD_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y")
 _PLACEHOLDER = re.compile(r":(?:year|month|day|title|slug|categories|output_ext|i_month|i_day|"
                           r"short_year|y_day)\b")  # fmt: skip
 JEKYLL_STYLES = {
@@ -454,24 +461,48 @@ def _images(value: Any) -> Any:
 
 
 def _date(value: Any) -> Any:
-    """Date text in the forms Hugo and Jekyll accept (``2024-03-21 10:00:00 +0900``,
-    a one-digit hour) -> the value YAML gives the ISO form; anything else unchanged."""
+    """Date text in the forms Hugo, Jekyll and blogs accept (``2024-03-21 10:00:00 +0900``,
+    a one-digit hour, ``2024/03/21``, ``UTC``, an e-mail date ``Thu, 21 Mar 2024 10:00:00
+    +0000``, ``March 21, 2024``) -> the value YAML gives the ISO form (a date when there is
+    no time); anything else unchanged (the contract then warns and stores NULL)."""
     if not isinstance(value, str):
         return value
-    match = _SPACE_OFFSET.match(value.strip())
+    text = value.strip()
+    match = _SPACE_OFFSET.match(text)
     if not match:
+        return _worded_date(text, value)
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    date = _valid_date(year, month, day)
+    if date is None:
         return value
-    day, hour, minute, second, fraction, offset = match.groups()
-    text = f"{day}T{int(hour):02d}:{minute}:{second or '00'}{fraction or ''}"
+    if hour is None:
+        return date if offset is None else value
+    iso = f"{date.isoformat()}T{int(hour):02d}:{minute}:{second or '00'}{fraction or ''}"
     if offset:
-        offset = "+00:00" if offset in ("Z", "UTC", "GMT") else offset
+        offset = "+00:00" if offset.upper() in ("Z", "UTC", "GMT") else offset
         if ":" not in offset:
-            offset = f"{offset[:3]}:{offset[3:]}"
-        text += offset
+            offset = f"{offset[:3]}:{offset[3:] or '00'}"
+        iso += offset
     try:
-        return dt.datetime.fromisoformat(text)
+        return dt.datetime.fromisoformat(iso)
     except ValueError:
         return value
+
+
+def _worded_date(text: str, value: str) -> Any:
+    """An e-mail (RFC 2822) date or an English ``March 21, 2024``; else ``value`` unchanged."""
+    if not re.search(r"[A-Za-z]{3}", text):
+        return value
+    try:
+        return email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        pass
+    for form in _WORD_FORMATS:
+        try:
+            return dt.datetime.strptime(text, form).date()
+        except ValueError:
+            continue
+    return value
 
 
 # -- loading ----------------------------------------------------------------------------------

@@ -169,7 +169,7 @@ def test_a_document_with_its_own_web_url_keeps_it_under_any_profile() -> None:
     mapped = load_profile("hugo").for_run(HUGO, ("/s",)).apply(doc)
     assert isinstance(mapped, FrontMatter)
     assert mapped.data["webUrl"] == "https://feed.example/x"
-    assert mapped.data["publishedDateTime"] == "2024-01-02"
+    assert mapped.data["publishedDateTime"] == dt.date(2024, 1, 2)
 
 
 def test_the_default_profile_changes_nothing_and_keeps_the_contract_version() -> None:
@@ -336,8 +336,17 @@ def test_hugo_reads_keys_in_any_case_and_falls_back_to_lastmod() -> None:
         ("2024-01-15 10:00", dt.datetime(2024, 1, 15, 10)),
         ("2024-01-15 10:00:00 UTC", dt.datetime(2024, 1, 15, 10, tzinfo=_tz(0))),
         ("2024-01-15T10:00:00.5Z", dt.datetime(2024, 1, 15, 10, 0, 0, 500000, tzinfo=_tz(0))),
-        ("Jan 2, 2006", "Jan 2, 2006"),
+        ("Jan 2, 2006", dt.date(2006, 1, 2)),
+        ("2 January 2006", dt.date(2006, 1, 2)),
+        ("Thu, 21 Mar 2024 10:00:00 +0000", dt.datetime(2024, 3, 21, 10, tzinfo=_tz(0))),
+        ("2014-07-31T18:11:40.000Z", dt.datetime(2014, 7, 31, 18, 11, 40, tzinfo=_tz(0))),
+        ("2024/03/21", dt.date(2024, 3, 21)),
+        ("2024-3-5", dt.date(2024, 3, 5)),
+        ("2024-03-21T10:00:00+05", dt.datetime(2024, 3, 21, 10, tzinfo=_tz(5))),
         ("2024-02-30 10:00", "2024-02-30 10:00"),
+        ("2024-02-30", "2024-02-30"),
+        ("soon", "soon"),
+        ("next Friday", "next Friday"),
     ],
 )
 def test_dates_in_the_forms_hugo_and_jekyll_write(text: str, expected: object) -> None:
