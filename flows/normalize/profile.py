@@ -78,6 +78,7 @@ _ALLOWED = {
     "name", "version", "description", "keys", "url_keys", "derive_url", "permalink",
     "draft_key", "date_from_filename", "not_articles", "require_date", "site_name",
     "topic_separator", "fold_key_case", "lang_key", "default_lang", "date_from_url",
+    "content_dirs",
 }  # fmt: skip
 _CONTRACT_TARGETS = {
     "title", "excerpt", "category", "type", "publishedDateTime", "topics", "images",
@@ -110,6 +111,7 @@ class Profile:
     topic_separator: str = ","
     fold_key_case: bool = False
     lang_key: str | None = None
+    content_dirs: tuple[str, ...] = ("content",)
     default_lang: str | None = None
     base_url: str | None = None
     roots: tuple[str, ...] = ()
@@ -167,6 +169,7 @@ class Profile:
             else:
                 out[target] = present[0][1]
         jekyll = _JEKYLL_NAME.match(_stem(name))
+        by_name = False  # the date came from the file name: the rest of the name is the slug
         if "publishedDateTime" not in out and self.date_from_filename and jekyll:
             named = _valid_date(*jekyll.group(1, 2, 3))
             if named is None:
@@ -174,6 +177,7 @@ class Profile:
                           f"and no date key is set (profile {self.name})")  # fmt: skip
                 return self._reject(doc, "not_an_article", reason)
             out["publishedDateTime"] = named
+            by_name = True
         if "publishedDateTime" not in out and self.date_from_url:
             found = self._url_date(data, rel)
             if found is not None:
@@ -191,7 +195,7 @@ class Profile:
             if isinstance(draft, str) and draft.strip().lower() in ("true", "false"):
                 draft = draft.strip().lower() == "true"
             out["published"] = not draft if isinstance(draft, bool) else draft
-        url = self._url(doc, data, rel, out, consumed)
+        url = self._url(doc, data, rel, out, consumed, by_name)
         if isinstance(url, Rejection):
             return url
         # Keys the profile mapped are consumed; every other key stays, in extra.
@@ -249,7 +253,7 @@ class Profile:
 
     def _url(
         self, doc: FrontMatter, data: dict[str, Any], rel: str, out: dict[str, Any],
-        consumed: set[str],
+        consumed: set[str], by_name: bool = False,
     ) -> str | Rejection:  # fmt: skip
         for key in ("webUrl", "originalUrl"):
             if isinstance(data.get(key), str) and data[key].strip():
@@ -264,7 +268,7 @@ class Profile:
                     expanded = self._jekyll_path(rel, data, out, value, own=True)
                     value = expanded if expanded is not None else value
                 return self._resolve(doc, self._with_lang(value, data), key)
-        path = self._derived_path(rel, data, out)
+        path = self._derived_path(rel, data, out, by_name)
         if path is None:
             reason = (
                 f"no URL: none of {', '.join(self.url_keys)} and no rule derives one from "
@@ -295,13 +299,21 @@ class Profile:
         # Site-relative: under the base URL's path too (https://example.org/blog/ + /a/).
         return urljoin(self.base_url, value.lstrip("/"))
 
-    def _derived_path(self, rel: str, data: dict[str, Any], out: dict[str, Any]) -> str | None:
+    def _derived_path(
+        self, rel: str, data: dict[str, Any], out: dict[str, Any], by_name: bool = False
+    ) -> str | None:
         parts = rel.split("/")
         stem, lang = _stem_and_lang(parts[-1])
         slug = data.get("slug") if isinstance(data.get("slug"), str) else None
         if self.derive_url == "hugo":
-            if "content" in parts[:-1]:  # the site's root or a folder above it was the source
-                parts = parts[len(parts) - parts[::-1].index("content") :]
+            # The site's root or a folder above it was the source: the URL starts below the
+            # last content folder (Hugo's content/; a blog's pages/ too, when listed).
+            last = max((i for i, p in enumerate(parts[:-1]) if p in self.content_dirs),
+                       default=-1)  # fmt: skip
+            parts = parts[last + 1 :]
+            if by_name:  # 2024-03-21-spring.md dated by its name: the slug is "spring"
+                named = _JEKYLL_NAME.match(stem)
+                stem = named.group(4) if named else stem
             folders = parts[:-1]
             if stem == "index" and folders:  # a page bundle: the folder is the page
                 stem = folders.pop()
@@ -574,6 +586,7 @@ def profile_from(spec: Any, text: str) -> Profile:
         draft_key=spec.get("draft_key"),
         date_from_filename=bool(spec.get("date_from_filename", False)),
         date_from_url=bool(spec.get("date_from_url", False)),
+        content_dirs=names(spec.get("content_dirs", ["content"]), "content_dirs"),
         not_articles=names(spec.get("not_articles", []), "not_articles"),
         require_date=bool(spec.get("require_date", False)),
         site_name=spec.get("site_name"),

@@ -66,7 +66,7 @@ def test_hugo_site_loads_every_post_with_exact_values() -> None:
         "content/_index.md": ("not_an_article",
                               "_index.md is a list page, not an article (profile hugo)"),
         "content/about.md": ("not_an_article", "page has no date (date | publishDate | pubdate | "
-                             "published | lastmod | modified, URL): not a post (profile hugo)"),
+                             "published | lastmod | modified, file name, URL): not a post (profile hugo)"),
         "content/posts/_index.md": ("not_an_article",
                                     "_index.md is a list page, not an article (profile hugo)"),
         "content/posts/draft.md": (
