@@ -78,7 +78,7 @@ _ALLOWED = {
     "name", "version", "description", "keys", "url_keys", "derive_url", "permalink",
     "draft_key", "date_from_filename", "not_articles", "require_date", "site_name",
     "topic_separator", "fold_key_case", "lang_key", "default_lang", "date_from_url",
-    "content_dirs",
+    "content_dirs", "also_read",
 }  # fmt: skip
 _CONTRACT_TARGETS = {
     "title", "excerpt", "category", "type", "publishedDateTime", "topics", "images",
@@ -112,6 +112,7 @@ class Profile:
     fold_key_case: bool = False
     lang_key: str | None = None
     content_dirs: tuple[str, ...] = ("content",)
+    also_read: tuple[str, ...] = ()
     default_lang: str | None = None
     base_url: str | None = None
     roots: tuple[str, ...] = ()
@@ -120,7 +121,19 @@ class Profile:
     def is_default(self) -> bool:
         return not (self.keys or self.url_keys or self.derive_url or self.draft_key
                     or self.not_articles or self.require_date or self.date_from_filename
-                    or self.site_name or self.date_from_url)  # fmt: skip
+                    or self.site_name or self.date_from_url or self.also_read)  # fmt: skip
+
+    def reads_also(self, path: str) -> bool:
+        """Whether discovery lists this file although its suffix is not an article's:
+        ``also_read`` patterns match the file name (``*.mdx``), or, written ``folder/pattern``
+        (``_posts/*.html``), a file with that folder among the ones above it."""
+        folders, _, name = path.replace(os.sep, "/").rpartition("/")
+        above = folders.split("/")
+        for pattern in self.also_read:
+            folder, _, wanted = pattern.rpartition("/")
+            if fnmatch.fnmatch(name.lower(), wanted.lower()) and (not folder or folder in above):
+                return True
+        return False
 
     def ledger_version(self) -> str:
         """What ``etl.file.contract_version`` records: the contract's version, plus this
@@ -587,6 +600,7 @@ def profile_from(spec: Any, text: str) -> Profile:
         date_from_filename=bool(spec.get("date_from_filename", False)),
         date_from_url=bool(spec.get("date_from_url", False)),
         content_dirs=names(spec.get("content_dirs", ["content"]), "content_dirs"),
+        also_read=names(spec.get("also_read", []), "also_read"),
         not_articles=names(spec.get("not_articles", []), "not_articles"),
         require_date=bool(spec.get("require_date", False)),
         site_name=spec.get("site_name"),
