@@ -182,7 +182,6 @@ class Profile:
             else:
                 out[target] = present[0][1]
         jekyll = _JEKYLL_NAME.match(_stem(name))
-        by_name = False  # the date came from the file name: the rest of the name is the slug
         if "publishedDateTime" not in out and self.date_from_filename and jekyll:
             named = _valid_date(*jekyll.group(1, 2, 3))
             if named is None:
@@ -190,7 +189,6 @@ class Profile:
                           f"and no date key is set (profile {self.name})")  # fmt: skip
                 return self._reject(doc, "not_an_article", reason)
             out["publishedDateTime"] = named
-            by_name = True
         if "publishedDateTime" not in out and self.date_from_url:
             found = self._url_date(data, rel)
             if found is not None:
@@ -208,7 +206,7 @@ class Profile:
             if isinstance(draft, str) and draft.strip().lower() in ("true", "false"):
                 draft = draft.strip().lower() == "true"
             out["published"] = not draft if isinstance(draft, bool) else draft
-        url = self._url(doc, data, rel, out, consumed, by_name)
+        url = self._url(doc, data, rel, out, consumed)
         if isinstance(url, Rejection):
             return url
         # Keys the profile mapped are consumed; every other key stays, in extra.
@@ -266,7 +264,7 @@ class Profile:
 
     def _url(
         self, doc: FrontMatter, data: dict[str, Any], rel: str, out: dict[str, Any],
-        consumed: set[str], by_name: bool = False,
+        consumed: set[str],
     ) -> str | Rejection:  # fmt: skip
         for key in ("webUrl", "originalUrl"):
             if isinstance(data.get(key), str) and data[key].strip():
@@ -281,7 +279,7 @@ class Profile:
                     expanded = self._jekyll_path(rel, data, out, value, own=True)
                     value = expanded if expanded is not None else value
                 return self._resolve(doc, self._with_lang(value, data), key)
-        path = self._derived_path(rel, data, out, by_name)
+        path = self._derived_path(rel, data, out)
         if path is None:
             reason = (
                 f"no URL: none of {', '.join(self.url_keys)} and no rule derives one from "
@@ -312,9 +310,7 @@ class Profile:
         # Site-relative: under the base URL's path too (https://example.org/blog/ + /a/).
         return urljoin(self.base_url, value.lstrip("/"))
 
-    def _derived_path(
-        self, rel: str, data: dict[str, Any], out: dict[str, Any], by_name: bool = False
-    ) -> str | None:
+    def _derived_path(self, rel: str, data: dict[str, Any], out: dict[str, Any]) -> str | None:
         parts = rel.split("/")
         stem, lang = _stem_and_lang(parts[-1])
         slug = data.get("slug") if isinstance(data.get("slug"), str) else None
@@ -324,9 +320,9 @@ class Profile:
             last = max((i for i, p in enumerate(parts[:-1]) if p in self.content_dirs),
                        default=-1)  # fmt: skip
             parts = parts[last + 1 :]
-            if by_name:  # 2024-03-21-spring.md dated by its name: the slug is "spring"
-                named = _JEKYLL_NAME.match(stem)
-                stem = named.group(4) if named else stem
+            named = _JEKYLL_NAME.match(stem) if self.date_from_filename else None
+            if named and _valid_date(*named.group(1, 2, 3)):  # 2024-03-21-spring.md: "spring"
+                stem = named.group(4)
             folders = parts[:-1]
             if stem == "index" and folders:  # a page bundle: the folder is the page
                 stem = folders.pop()
