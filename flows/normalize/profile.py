@@ -60,7 +60,7 @@ _URL_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{1,2})/(\d{1,2})(?:/|$)")
 _SPACE_OFFSET = re.compile(
     r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
     r"(?:(?:T|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?"
-    r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?$",
+    r"\s*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?$",
     re.IGNORECASE,
 )
 # Dates written in words: `March 21, 2024`, `21 Mar 2024` (English month names).
@@ -499,11 +499,13 @@ def _date(value: Any) -> Any:
     if hour is None:
         return date if offset is None else value
     iso = f"{date.isoformat()}T{int(hour):02d}:{minute}:{second or '00'}{fraction or ''}"
-    if offset:
-        offset = "+00:00" if offset.upper() in ("Z", "UTC", "GMT") else offset
-        if ":" not in offset:
-            offset = f"{offset[:3]}:{offset[3:] or '00'}"
-        iso += offset
+    if offset and offset.upper() in ("Z", "UTC", "GMT"):
+        iso += "+00:00"
+    elif offset:  # +0900, +09, -6:00 -> +09:00, +09:00, -06:00
+        hours, _, minutes = offset[1:].partition(":")
+        if not minutes and len(hours) > 2:
+            hours, minutes = hours[:-2], hours[-2:]
+        iso += f"{offset[0]}{int(hours):02d}:{minutes or '00'}"
     try:
         return dt.datetime.fromisoformat(iso)
     except ValueError:

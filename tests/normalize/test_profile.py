@@ -54,7 +54,7 @@ def _summary(result: DocumentRows | Rejection) -> Any:
     )  # fmt: skip
 
 
-def _tz(hours: int) -> dt.timezone:
+def _tz(hours: float) -> dt.timezone:
     return dt.timezone(dt.timedelta(hours=hours))
 
 
@@ -344,6 +344,8 @@ def test_hugo_reads_keys_in_any_case_and_falls_back_to_lastmod() -> None:
         ("2024/03/21", dt.date(2024, 3, 21)),
         ("2024-3-5", dt.date(2024, 3, 5)),
         ("2024-03-21T10:00:00+05", dt.datetime(2024, 3, 21, 10, tzinfo=_tz(5))),
+        ("2024-09-18T20:53:37-6:00", dt.datetime(2024, 9, 18, 20, 53, 37, tzinfo=_tz(-6))),
+        ("2024-09-18 20:53 +0530", dt.datetime(2024, 9, 18, 20, 53, tzinfo=_tz(5.5))),
         ("2024-02-30 10:00", "2024-02-30 10:00"),
         ("2024-02-30", "2024-02-30"),
         ("soon", "soon"),
