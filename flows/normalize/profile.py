@@ -168,8 +168,9 @@ class Profile:
         for target, sources in self.keys.items():
             present = [(s, v) for s in sources
                        if (v := _get(data, s)) is not _MISSING]  # fmt: skip
-            if target == "publishedDateTime":  # `published: false` is a flag, not a date
-                present = [(s, v) for s, v in present if not isinstance(v, bool)]
+            if target == "publishedDateTime":  # `published: false` is a flag, not a date;
+                present = [(s, v) for s, v in present  # `date: ""` is no date: try the next
+                           if not isinstance(v, bool) and v != ""]  # fmt: skip
             if not present:
                 continue
             consumed.update(s.split(".", 1)[0] for s, _ in present if "." not in s)

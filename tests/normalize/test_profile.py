@@ -116,7 +116,7 @@ def test_jekyll_blog_loads_every_post_with_exact_values() -> None:
             f"{JEKYLL}/releases/2024/03/10/no-date-key.html", "The date comes from the file name",
             dt.datetime(2024, 3, 10, tzinfo=UTC), True, None, ["Releases"], [], PROVIDER_J,
             None),
-        "about.md": ("not_an_article", "page has no date (date, file name): not a post (profile jekyll)"),
+        "about.md": ("not_an_article", "page has no date (date, file name, URL): not a post (profile jekyll)"),
         "news/_posts/2024-04-01-in-folder.md": (
             f"{JEKYLL}/news/2024/04/01/in-folder.html", "In a category folder",
             dt.datetime(2024, 4, 1, 11, 5, tzinfo=UTC), None, None, [], [], PROVIDER_J, None),
@@ -674,7 +674,7 @@ def test_a_multilingual_jekyll_news_site_keeps_each_language_apart() -> None:
     assert site == {
         "en/about/index.md": (
             "not_an_article",
-            "page has no date (date, file name): not a post (profile jekyll)",
+            "page has no date (date, file name, URL): not a post (profile jekyll)",
         ),
         "en/news/_posts/2024-03-21-example-3-3-0-released.md": (
             f"{MULTI}/en/news/2024/03/21/example-3-3-0-released.html",
@@ -743,7 +743,7 @@ def test_a_jekyll_documentation_tree_loads_its_markdown_posts() -> None:
     assert site == {
         "_docs/installation.md": (
             "not_an_article",
-            "page has no date (date, file name): not a post (profile jekyll)",
+            "page has no date (date, file name, URL): not a post (profile jekyll)",
         ),
         "_posts/2013-05-06-tool-1-0-0-released.markdown": (
             f"{TOOL}/release/2013/05/06/tool-1-0-0-released.html",
@@ -971,3 +971,21 @@ def test_a_date_spelled_by_the_path_key_or_the_folders() -> None:
         else:
             assert isinstance(mapped, FrontMatter)
             assert mapped.data["publishedDateTime"] == date
+
+
+def test_an_empty_date_falls_through_and_a_dated_permalink_dates_a_page() -> None:
+    hugo = load_profile("hugo").for_run(HUGO, ("/r",))
+    doc = FrontMatter(
+        "/r/content/posts/e.md", "0" * 64, {"date": "", "lastmod": "2024-05-06"}, None
+    )
+    mapped = hugo.apply(doc)
+    assert isinstance(mapped, FrontMatter)
+    assert mapped.data["publishedDateTime"] == dt.date(2024, 5, 6)
+    jekyll = load_profile("jekyll").for_run(JEKYLL, ("/r",))
+    page = FrontMatter("/r/notes.md", "0" * 64, {"permalink": "/2024/03/21/notes/"}, None)
+    mapped = jekyll.apply(page)
+    assert isinstance(mapped, FrontMatter)
+    assert (mapped.data["webUrl"], mapped.data["publishedDateTime"]) == (
+        f"{JEKYLL}/2024/03/21/notes/",
+        dt.date(2024, 3, 21),
+    )
