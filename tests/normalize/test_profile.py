@@ -989,3 +989,44 @@ def test_an_empty_date_falls_through_and_a_dated_permalink_dates_a_page() -> Non
         f"{JEKYLL}/2024/03/21/notes/",
         dt.date(2024, 3, 21),
     )
+
+
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=True)
+    | st.dates()
+    | st.datetimes(timezones=st.none() | st.just(UTC))
+    | st.text(max_size=30)
+    | st.sampled_from(["2024-02-30", "2024/1/2 3:04 +0530", ":year/:title", "/a b/", "ja", "../x"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_KEYS = ["date", "pubDate", "published", "lastmod", "title", "tags", "categories", "category",
+         "permalink", "url", "path", "slug", "lang", "images", "image", "cover", "draft",
+         "author", "taxonomies", "Title", "Date"]  # fmt: skip
+_NAMES = ["2024-01-02-a.md", "2020-11-31-b.md", " 2024-1-2-c.md", "index.md", "_index.md",
+          "post.ja.md", "x.mdx", "2024-13-45-d.html"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=6),
+    folder=st.sampled_from(["", "_posts/", "content/posts/", "en/news/_posts/", "pages/blog/"]),
+    name=st.sampled_from(_NAMES),
+    profile=st.sampled_from(["hugo", "jekyll", "blog"]),
+)
+def test_any_front_matter_maps_or_is_rejected_never_raises(
+    data: dict[str, Any], folder: str, name: str, profile: str
+) -> None:
+    chosen = load_profile(profile).for_run("https://p.example/", ("/r",))
+    result = chosen.apply(FrontMatter(f"/r/{folder}{name}", "0" * 64, data, None))
+    if isinstance(result, Rejection):
+        assert result.kind in ("not_an_article", "no_url")
+    else:
+        assert isinstance(result, FrontMatter)
+        rows = normalize_document(result)
+        assert isinstance(rows, DocumentRows | Rejection)
