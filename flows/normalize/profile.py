@@ -182,11 +182,16 @@ class Profile:
                 out[target] = _date(present[0][1])
             else:
                 out[target] = present[0][1]
-        jekyll = _JEKYLL_NAME.match(_stem(name))
+        # A dated name: the file's (2024-03-21-slug.md), or a bundle's folder's
+        # (2024-03-21-slug/index.md), as Hugo's ":filename" and Zola read it.
+        folders = rel.split("/")[:-1]
+        bundle = _stem_and_lang(name)[0] == "index" and folders
+        jekyll = _JEKYLL_NAME.match(folders[-1] if bundle else _stem(name))
         if "publishedDateTime" not in out and self.date_from_filename and jekyll:
             named = _valid_date(*jekyll.group(1, 2, 3))
             if named is None:
-                reason = (f"{name.strip()}: {'-'.join(jekyll.group(1, 2, 3))} is not a date "
+                dated = (folders[-1] if bundle else name).strip()
+                reason = (f"{dated}: {'-'.join(jekyll.group(1, 2, 3))} is not a date "
                           f"and no date key is set (profile {self.name})")  # fmt: skip
                 return self._reject(doc, "not_an_article", reason)
             out["publishedDateTime"] = named
@@ -321,12 +326,12 @@ class Profile:
             last = max((i for i, p in enumerate(parts[:-1]) if p in self.content_dirs),
                        default=-1)  # fmt: skip
             parts = parts[last + 1 :]
-            named = _JEKYLL_NAME.match(stem) if self.date_from_filename else None
-            if named and _valid_date(*named.group(1, 2, 3)):  # 2024-03-21-spring.md: "spring"
-                stem = named.group(4)
             folders = parts[:-1]
             if stem == "index" and folders:  # a page bundle: the folder is the page
                 stem = folders.pop()
+            named = _JEKYLL_NAME.match(stem) if self.date_from_filename else None
+            if named and _valid_date(*named.group(1, 2, 3)):  # 2024-03-21-spring.md: "spring"
+                stem = named.group(4)
             leaf = _slugify(slug or stem)
             prefix = f"/{lang}" if lang else ""
             return prefix + "/" + "/".join([*(_slugify(f) for f in folders), leaf]) + "/"

@@ -843,6 +843,17 @@ def test_a_personal_blog_in_many_shapes_loads_with_the_blog_profile() -> None:
     site, ignored = load_discovered("personal", "blog", ANA)
     assert ignored == 0
     assert site == {
+        "posts/2020-10-03-switching/index.md": (
+            f"{ANA}/posts/switching-generators/",
+            "Switching generators",
+            dt.datetime(2020, 10, 3, tzinfo=UTC),
+            None,
+            None,
+            ["meta"],
+            [],
+            [("ana.example", "ana.example")],
+            '{"slug": "switching-generators"}',
+        ),
         "posts/2023-12-31-year-end.md": (
             f"{ANA}/posts/year-end/",
             "year-end",

@@ -84,7 +84,7 @@ REAL_SITES = [
     ("multilang", "jekyll", 7, 5, 1, 1, {"not_an_article": 1}),
     ("jekylldocs/docs", "jekyll", 7, 4, 1, 2, {"not_an_article": 1}),
     ("hugodocs", "hugo", 5, 2, 3, 0, {"not_an_article": 3}),
-    ("personal", "blog", 7, 6, 1, 0, {"not_an_article": 1}),
+    ("personal", "blog", 8, 7, 1, 0, {"not_an_article": 1}),
 ]
 
 
