@@ -60,9 +60,14 @@ _URL_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{1,2})/(\d{1,2})(?:/|$)")
 _SPACE_OFFSET = re.compile(
     r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
     r"(?:(?:T|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?"
-    r"\s*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?$",
+    r"\s*(Z|UTC|GMT|UT|[A-Z]{3,4}|[+-]\d{1,2}(?::?\d{2})?)?"
+    r"(?:\s+[A-Z]{2,5})?$",  # Go's form names the zone after the offset: +0000 UTC
     re.IGNORECASE,
 )
+# Zone abbreviations a date may end with instead of an offset (unambiguous ones only).
+_ZONES = {"Z": 0, "UTC": 0, "GMT": 0, "UT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5,
+          "MST": -7, "MDT": -6, "PST": -8, "PDT": -7, "CET": 1, "CEST": 2, "EET": 2,
+          "EEST": 3, "JST": 9, "KST": 9, "AEST": 10, "AEDT": 11}  # fmt: skip
 # Dates written in words: `March 21, 2024`, `21 Mar 2024` (English month names).
 _WORD_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y")
 _PLACEHOLDER = re.compile(r":(?:year|month|day|title|slug|categories|output_ext|i_month|i_day|"
@@ -505,8 +510,11 @@ def _date(value: Any) -> Any:
     if hour is None:
         return date if offset is None else value
     iso = f"{date.isoformat()}T{int(hour):02d}:{minute}:{second or '00'}{fraction or ''}"
-    if offset and offset.upper() in ("Z", "UTC", "GMT"):
-        iso += "+00:00"
+    if offset and offset[0] not in "+-":  # a zone's name
+        hours = _ZONES.get(offset.upper())
+        if hours is None:
+            return value
+        iso += f"{'-' if hours < 0 else '+'}{abs(hours):02d}:00"
     elif offset:  # +0900, +09, -6:00 -> +09:00, +09:00, -06:00
         hours, _, minutes = offset[1:].partition(":")
         if not minutes and len(hours) > 2:
