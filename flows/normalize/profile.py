@@ -243,9 +243,11 @@ class Profile:
         return FrontMatter(doc.path, doc.sha256, mapped, doc.body, doc.raw)
 
     def _url_date(self, data: dict[str, Any], rel: str) -> dt.date | None:
-        """The date a URL key (``path = "2024/03/21/slug"``) or the file's path
-        (``posts/2024/03/21/slug.md``) spells as ``YYYY/MM/DD``, when it is a real date."""
-        for value in [*(data.get(key) for key in self.url_keys), rel]:
+        """The date a URL key, or any URL-like key (``path = "2024/03/21/slug"``), or the
+        file's path (``posts/2024/03/21/slug.md``) spells as ``YYYY/MM/DD``, when it is a real
+        date."""
+        keys = dict.fromkeys([*self.url_keys, *URL_HINT_KEYS])
+        for value in [*(data.get(key) for key in keys), rel]:
             if isinstance(value, str):
                 match = _URL_DATE.search(urlsplit(value.strip()).path)
                 found = _valid_date(*match.groups()) if match else None

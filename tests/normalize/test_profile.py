@@ -938,6 +938,7 @@ def test_also_read_lists_other_suffixes_only_where_the_profile_says() -> None:
     assert not jekyll.reads_also("/s/index.html")
     assert blog.reads_also("/s/pages/en/blog/a.mdx")
     assert not blog.reads_also("/s/pages/en/blog/a.html")
+    assert blog.reads_also("/s/_posts/2015-06-01-old.html")
     assert not hugo.also_read and not load_profile("default").also_read
 
 
