@@ -80,6 +80,8 @@ REAL_SITES = [
     ("releasenotes", "blog", 8, 6, 2, 0, {"not_an_article": 2}),
     ("tomlblog", "hugo", 9, 6, 2, 1, {"not_an_article": 2}),
     ("tomlblog", "blog", 9, 6, 2, 1, {"not_an_article": 2}),
+    ("tomlblog", "jekyll", 9, 6, 2, 1, {"not_an_article": 2}),  # dated by `path`, too
+    ("brewnews", "blog", 10, 5, 2, 3, {"no_front_matter": 1, "not_an_article": 1}),
     ("brewnews", "jekyll", 10, 5, 2, 3, {"no_front_matter": 1, "not_an_article": 1}),
     ("multilang", "jekyll", 7, 5, 1, 1, {"not_an_article": 1}),
     ("jekylldocs/docs", "jekyll", 7, 4, 1, 2, {"not_an_article": 1}),
