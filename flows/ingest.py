@@ -226,7 +226,9 @@ def begin_run(
 
 
 def discover(settings: Settings) -> Discovery:
-    return discover_sources(settings.sources)
+    """The run's files: the article suffixes, plus what the profile's ``also_read`` names."""
+    profile = run_profile(settings)
+    return discover_sources(settings.sources, profile.reads_also if profile.also_read else None)
 
 
 def plan(settings: Settings, found: Discovery) -> Plan:

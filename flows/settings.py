@@ -194,10 +194,10 @@ class Settings:
         default="default",
         metadata=declare(
             metavar="NAME|PATH",
-            help="how the sources' front matter maps to the contract: default, hugo, jekyll or "
-            "the path of a profile file (docs/profiles.md; or NEWSFLOW_PROFILE)",
+            help="how the sources' front matter maps to the contract: default, hugo, jekyll, blog "
+            "or the path of a profile file (docs/profiles.md; or NEWSFLOW_PROFILE)",
             meaning="the source profile: `default` (the news-feed contract), `hugo`, `jekyll`, "
-            "or the path of a profile file (see docs/profiles.md)",
+            "`blog`, or the path of a profile file (see docs/profiles.md)",
             default_text="`default`",
         ),
     )

@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     contract.add_argument(
         "--profile",
         metavar="NAME|PATH",
-        help="print this source profile (default, hugo, jekyll or a file) instead",
+        help="print this source profile (default, hugo, jekyll, blog or a file) instead",
     )
     contract.set_defaults(handler=cmd_contract)
     _add_model_commands(commands)

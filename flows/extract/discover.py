@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -71,7 +71,7 @@ def check_sources(sources: Iterable[Path | str]) -> None:
             raise StageFailed("discover", f"source not found: {Path(source)}")
 
 
-def discover(sources: Iterable[Path | str]) -> Discovery:
+def discover(sources: Iterable[Path | str], also: Callable[[str], bool] | None = None) -> Discovery:
     """Article files under the sources, recursively, sorted and unique, with their size and mtime.
 
     A source may be a directory or a single file. Hidden files and folders (``.name``) and files
@@ -87,6 +87,9 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
     folder that cannot be listed (permissions, a path
     longer than the system allows) is refused (kind ``unreadable_folder``) and the rest of the
     source is read. Only links are resolved: plain entries cost no extra system call.
+
+    ``also``: a test of a file's path that lists files of other suffixes too (a source
+    profile's ``also_read``: ``.mdx`` posts, Jekyll's ``_posts/*.html``); hidden files never.
     """
     sources = list(sources)
     roots = [os.path.realpath(s) for s in sources if os.path.isdir(s)]
@@ -130,7 +133,10 @@ def discover(sources: Iterable[Path | str]) -> Discovery:
                         ignored.update(_all_files(entry.path))
                     else:
                         stack.append(entry.path)
-                elif not hidden and os.path.splitext(entry.name)[1].lower() in SUFFIXES:
+                elif not hidden and (
+                    os.path.splitext(entry.name)[1].lower() in SUFFIXES
+                    or (also is not None and also(entry.path))
+                ):
                     found.add(entry.path, *_stat(entry))
                 else:
                     ignored.add(entry.path)

@@ -68,14 +68,18 @@ def _too_large(path: str, max_bytes: int) -> Rejection:
 
 
 def parse_document(path: str, raw: bytes, allow_empty: bool = False) -> FrontMatter | Rejection:
-    """Parse the bytes of one document into its front matter and body. ``allow_empty``: an
-    empty block is an empty mapping, not a rejection (a source profile may derive everything
-    from the file's path, as Jekyll does for a post with ``---`` ``---``)."""
+    """Parse the bytes of one document into its front matter and body. ``allow_empty`` (a
+    source profile is in use): an empty block is an empty mapping, not a rejection (a profile
+    may derive everything from the file's path, as Jekyll does for a post with ``---``
+    ``---``), and blank lines before the opening line are skipped, as Hugo does; line numbers
+    stay the file's."""
     sha256 = hashlib.sha256(raw).hexdigest()
+    skipped = 0  # blank lines before the front matter (a profile only): added to every line
 
     def reject(
         kind: str, reason: str, line: int | None = None, col: int | None = None
     ) -> Rejection:
+        line = line + skipped if line is not None else None
         return Rejection(path, STAGE, reason, line, col, sha256, excerpt(raw), kind)
 
     decoded = decode(raw)
@@ -83,6 +87,11 @@ def parse_document(path: str, raw: bytes, allow_empty: bool = False) -> FrontMat
         kind, reason, line, col = decoded
         return reject(kind, reason, line, col)
     text = decoded
+    if allow_empty and text[:1] in ("\n", " ", "\t"):
+        start = _leading_blank_lines(text)
+        if start:
+            skipped = text.count("\n", 0, start)
+            text = text[start:]
 
     try:
         fmt, fm_text, body, first = split_any(text)
@@ -120,8 +129,9 @@ def parse_document(path: str, raw: bytes, allow_empty: bool = False) -> FrontMat
         if opened and exc.context_mark is not None and exc.problem_mark is not None:
             # The error is found where the parser gave up (often lines later, at the next key
             # or the end); the line that opened the bracket or quote is the one to fix.
+            at_line = exc.problem_mark.line + 2 + skipped
             problem += (
-                f" at line {exc.problem_mark.line + 2}, column {exc.problem_mark.column + 1}, "
+                f" at line {at_line}, column {exc.problem_mark.column + 1}, "
                 f"inside the {opened} opened here"
             )
             mark = exc.context_mark
@@ -161,6 +171,18 @@ def _mapping(
             1,
         )
     return FrontMatter(path, sha256, data, body, raw)
+
+
+def _leading_blank_lines(text: str) -> int:
+    """Where the first line that is not blank starts (0 when every line is blank)."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            return start if text[start:].strip() else 0
+        if text[start:end].strip(" \t"):
+            return start
+        start = end + 1
 
 
 def decode(raw: bytes) -> str | tuple[str, str, int, int]:

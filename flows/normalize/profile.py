@@ -31,6 +31,7 @@ profile file reprocesses its files.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import fnmatch
 import hashlib
 import os
@@ -49,11 +50,26 @@ from flows.records import FrontMatter, Rejection
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
 STAGE = "normalize"
 URL_HINT_KEYS = ("url", "permalink", "slug", "link", "canonical", "canonicalURL", "path")
-_JEKYLL_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)")
+# Jekyll's post name: one- or two-digit month and day are allowed, as Jekyll allows them
+# (stray blanks before the date, as a file name may have, are ignored).
+_JEKYLL_NAME = re.compile(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})-(.+)")
+# A date in a URL or path: .../2024/03/21/... (Zola's and many blogs' permalinks).
+_URL_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{1,2})/(\d{1,2})(?:/|$)")
+# Date text as Hugo, Jekyll and blogs write it: `2024-03-21 10:00:00 +0900`, a one-digit hour,
+# `2024/03/21`, `2024-3-5`, a `UTC` or `Z` suffix, an offset with or without a colon.
 _SPACE_OFFSET = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
-    r"\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
+    r"(?:(?:T|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?"
+    r"\s*(Z|UTC|GMT|UT|[A-Z]{3,4}|[+-]\d{1,2}(?::?\d{2})?)?"
+    r"(?:\s+[A-Z]{2,5})?$",  # Go's form names the zone after the offset: +0000 UTC
+    re.IGNORECASE,
 )
+# Zone abbreviations a date may end with instead of an offset (unambiguous ones only).
+_ZONES = {"Z": 0, "UTC": 0, "GMT": 0, "UT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5,
+          "MST": -7, "MDT": -6, "PST": -8, "PDT": -7, "CET": 1, "CEST": 2, "EET": 2,
+          "EEST": 3, "JST": 9, "KST": 9, "AEST": 10, "AEDT": 11}  # fmt: skip
+# Dates written in words: `March 21, 2024`, `21 Mar 2024` (English month names).
+_WORD_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y")
 _PLACEHOLDER = re.compile(r":(?:year|month|day|title|slug|categories|output_ext|i_month|i_day|"
                           r"short_year|y_day)\b")  # fmt: skip
 JEKYLL_STYLES = {
@@ -66,7 +82,8 @@ _LANG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
 _ALLOWED = {
     "name", "version", "description", "keys", "url_keys", "derive_url", "permalink",
     "draft_key", "date_from_filename", "not_articles", "require_date", "site_name",
-    "topic_separator", "fold_key_case", "lang_key", "default_lang",
+    "topic_separator", "fold_key_case", "lang_key", "default_lang", "date_from_url",
+    "content_dirs", "also_read",
 }  # fmt: skip
 _CONTRACT_TARGETS = {
     "title", "excerpt", "category", "type", "publishedDateTime", "topics", "images",
@@ -92,12 +109,15 @@ class Profile:
     permalink: str | None = None
     draft_key: str | None = None
     date_from_filename: bool = False
+    date_from_url: bool = False
     not_articles: tuple[str, ...] = ()
     require_date: bool = False
     site_name: str | None = None
     topic_separator: str = ","
     fold_key_case: bool = False
     lang_key: str | None = None
+    content_dirs: tuple[str, ...] = ("content",)
+    also_read: tuple[str, ...] = ()
     default_lang: str | None = None
     base_url: str | None = None
     roots: tuple[str, ...] = ()
@@ -106,7 +126,19 @@ class Profile:
     def is_default(self) -> bool:
         return not (self.keys or self.url_keys or self.derive_url or self.draft_key
                     or self.not_articles or self.require_date or self.date_from_filename
-                    or self.site_name)  # fmt: skip
+                    or self.site_name or self.date_from_url or self.also_read)  # fmt: skip
+
+    def reads_also(self, path: str) -> bool:
+        """Whether discovery lists this file although its suffix is not an article's:
+        ``also_read`` patterns match the file name (``*.mdx``), or, written ``folder/pattern``
+        (``_posts/*.html``), a file with that folder among the ones above it."""
+        folders, _, name = path.replace(os.sep, "/").rpartition("/")
+        above = folders.split("/")
+        for pattern in self.also_read:
+            folder, _, wanted = pattern.rpartition("/")
+            if fnmatch.fnmatch(name.lower(), wanted.lower()) and (not folder or folder in above):
+                return True
+        return False
 
     def ledger_version(self) -> str:
         """What ``etl.file.contract_version`` records: the contract's version, plus this
@@ -141,6 +173,9 @@ class Profile:
         for target, sources in self.keys.items():
             present = [(s, v) for s in sources
                        if (v := _get(data, s)) is not _MISSING]  # fmt: skip
+            if target == "publishedDateTime":  # `published: false` is a flag, not a date;
+                present = [(s, v) for s, v in present  # `date: ""` is no date: try the next
+                           if not isinstance(v, bool) and v != ""]  # fmt: skip
             if not present:
                 continue
             consumed.update(s.split(".", 1)[0] for s, _ in present if "." not in s)
@@ -152,11 +187,28 @@ class Profile:
                 out[target] = _date(present[0][1])
             else:
                 out[target] = present[0][1]
-        jekyll = _JEKYLL_NAME.match(_stem(name))
+        # A dated name: the file's (2024-03-21-slug.md), or a bundle's folder's
+        # (2024-03-21-slug/index.md), as Hugo's ":filename" and Zola read it.
+        folders = rel.split("/")[:-1]
+        bundle = _stem_and_lang(name)[0] == "index" and folders
+        jekyll = _JEKYLL_NAME.match(folders[-1] if bundle else _stem(name))
         if "publishedDateTime" not in out and self.date_from_filename and jekyll:
-            out["publishedDateTime"] = dt.date(*map(int, jekyll.group(1, 2, 3)))
+            named = _valid_date(*jekyll.group(1, 2, 3))
+            if named is None:
+                dated = (folders[-1] if bundle else name).strip()
+                reason = (f"{dated}: {'-'.join(jekyll.group(1, 2, 3))} is not a date "
+                          f"and no date key is set (profile {self.name})")  # fmt: skip
+                return self._reject(doc, "not_an_article", reason)
+            out["publishedDateTime"] = named
+        if "publishedDateTime" not in out and self.date_from_url:
+            found = self._url_date(data, rel)
+            if found is not None:
+                out["publishedDateTime"] = found
         if self.require_date and out.get("publishedDateTime") in (None, ""):
             keys = " | ".join(self.keys.get("publishedDateTime", ()))
+            also = [what for flag, what in ((self.date_from_filename, "file name"),
+                                            (self.date_from_url, "URL")) if flag]  # fmt: skip
+            keys += "".join(f", {what}" for what in also)
             reason = f"page has no date ({keys}): not a post (profile {self.name})"
             return self._reject(doc, "not_an_article", reason)
         if self.draft_key and self.draft_key in data:
@@ -189,6 +241,19 @@ class Profile:
             folders = rel.split("/")[:-1]
             mapped["title"] = folders[-1] if stem in ("index", "_index") and folders else stem
         return FrontMatter(doc.path, doc.sha256, mapped, doc.body, doc.raw)
+
+    def _url_date(self, data: dict[str, Any], rel: str) -> dt.date | None:
+        """The date a URL key, or any URL-like key (``path = "2024/03/21/slug"``), or the
+        file's path (``posts/2024/03/21/slug.md``) spells as ``YYYY/MM/DD``, when it is a real
+        date."""
+        keys = dict.fromkeys([*self.url_keys, *URL_HINT_KEYS])
+        for value in [*(data.get(key) for key in keys), rel]:
+            if isinstance(value, str):
+                match = _URL_DATE.search(urlsplit(value.strip()).path)
+                found = _valid_date(*match.groups()) if match else None
+                if found is not None:
+                    return found
+        return None
 
     def _folded(self, data: dict[str, Any]) -> dict[str, Any]:
         """Hugo reads keys in any case (``Title``, ``Date``): a key the profile names, written
@@ -263,11 +328,17 @@ class Profile:
         stem, lang = _stem_and_lang(parts[-1])
         slug = data.get("slug") if isinstance(data.get("slug"), str) else None
         if self.derive_url == "hugo":
-            if "content" in parts[:-1]:  # the site's root or a folder above it was the source
-                parts = parts[len(parts) - parts[::-1].index("content") :]
+            # The site's root or a folder above it was the source: the URL starts below the
+            # last content folder (Hugo's content/; a blog's pages/ too, when listed).
+            last = max((i for i, p in enumerate(parts[:-1]) if p in self.content_dirs),
+                       default=-1)  # fmt: skip
+            parts = parts[last + 1 :]
             folders = parts[:-1]
             if stem == "index" and folders:  # a page bundle: the folder is the page
                 stem = folders.pop()
+            named = _JEKYLL_NAME.match(stem) if self.date_from_filename else None
+            if named and _valid_date(*named.group(1, 2, 3)):  # 2024-03-21-spring.md: "spring"
+                stem = named.group(4)
             leaf = _slugify(slug or stem)
             prefix = f"/{lang}" if lang else ""
             return prefix + "/" + "/".join([*(_slugify(f) for f in folders), leaf]) + "/"
@@ -291,8 +362,10 @@ class Profile:
         parts = rel.split("/")
         stem = _stem(parts[-1])
         match = _JEKYLL_NAME.match(stem)
-        if "_posts" in parts and match:
-            year, month, day, title = match.groups()
+        named = _valid_date(*match.group(1, 2, 3)) if match else None
+        if "_posts" in parts and match and named is not None:
+            year, month, day = f"{named.year:04d}", f"{named.month:02d}", f"{named.day:02d}"
+            title = match.group(4)
             folders = parts[: parts.index("_posts")]
         elif own and pattern is not None:
             year = month = day = None
@@ -351,6 +424,14 @@ def _get(data: dict[str, Any], path: str) -> Any:
     return _MISSING if value is None else value
 
 
+def _valid_date(year: str, month: str, day: str) -> dt.date | None:
+    """The date the three numbers spell, or None (``2020-11-31`` is no date)."""
+    try:
+        return dt.date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+
+
 def _matches(name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern)
 
@@ -385,7 +466,10 @@ def _merged_topics(values: list[Any], separator: str) -> list[Any]:
     merged: list[Any] = []
     for value in values:
         if isinstance(value, str):
-            parts = value.split() if separator == " " else value.split(separator)
+            if separator == "auto":  # commas when there are any, else blanks
+                parts = value.split(",") if "," in value else value.split()
+            else:
+                parts = value.split() if separator == " " else value.split(separator)
             merged.extend(part for part in parts if part.strip())
         elif isinstance(value, list):
             merged.extend(value)
@@ -411,24 +495,53 @@ def _images(value: Any) -> Any:
 
 
 def _date(value: Any) -> Any:
-    """Date text in the forms Hugo and Jekyll accept (``2024-03-21 10:00:00 +0900``,
-    a one-digit hour) -> the value YAML gives the ISO form; anything else unchanged."""
+    """Date text in the forms Hugo, Jekyll and blogs accept (``2024-03-21 10:00:00 +0900``,
+    a one-digit hour, ``2024/03/21``, ``UTC``, an e-mail date ``Thu, 21 Mar 2024 10:00:00
+    +0000``, ``March 21, 2024``) -> the value YAML gives the ISO form (a date when there is
+    no time); anything else unchanged (the contract then warns and stores NULL)."""
     if not isinstance(value, str):
         return value
-    match = _SPACE_OFFSET.match(value.strip())
+    text = value.strip()
+    match = _SPACE_OFFSET.match(text)
     if not match:
+        return _worded_date(text, value)
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    date = _valid_date(year, month, day)
+    if date is None:
         return value
-    day, hour, minute, second, fraction, offset = match.groups()
-    text = f"{day}T{int(hour):02d}:{minute}:{second or '00'}{fraction or ''}"
-    if offset:
-        offset = "+00:00" if offset in ("Z", "UTC", "GMT") else offset
-        if ":" not in offset:
-            offset = f"{offset[:3]}:{offset[3:]}"
-        text += offset
+    if hour is None:
+        return date if offset is None else value
+    iso = f"{date.isoformat()}T{int(hour):02d}:{minute}:{second or '00'}{fraction or ''}"
+    if offset and offset[0] not in "+-":  # a zone's name
+        hours = _ZONES.get(offset.upper())
+        if hours is None:
+            return value
+        iso += f"{'-' if hours < 0 else '+'}{abs(hours):02d}:00"
+    elif offset:  # +0900, +09, -6:00 -> +09:00, +09:00, -06:00
+        hours, _, minutes = offset[1:].partition(":")
+        if not minutes and len(hours) > 2:
+            hours, minutes = hours[:-2], hours[-2:]
+        iso += f"{offset[0]}{int(hours):02d}:{minutes or '00'}"
     try:
-        return dt.datetime.fromisoformat(text)
+        return dt.datetime.fromisoformat(iso)
     except ValueError:
         return value
+
+
+def _worded_date(text: str, value: str) -> Any:
+    """An e-mail (RFC 2822) date or an English ``March 21, 2024``; else ``value`` unchanged."""
+    if not re.search(r"[A-Za-z]{3}", text):
+        return value
+    try:
+        return email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        pass
+    for form in _WORD_FORMATS:
+        try:
+            return dt.datetime.strptime(text, form).date()
+        except ValueError:
+            continue
+    return value
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -499,6 +612,9 @@ def profile_from(spec: Any, text: str) -> Profile:
         permalink=spec.get("permalink"),
         draft_key=spec.get("draft_key"),
         date_from_filename=bool(spec.get("date_from_filename", False)),
+        date_from_url=bool(spec.get("date_from_url", False)),
+        content_dirs=names(spec.get("content_dirs", ["content"]), "content_dirs"),
+        also_read=names(spec.get("also_read", []), "also_read"),
         not_articles=names(spec.get("not_articles", []), "not_articles"),
         require_date=bool(spec.get("require_date", False)),
         site_name=spec.get("site_name"),

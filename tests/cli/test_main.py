@@ -443,7 +443,7 @@ def test_a_jekyll_blog_loads_with_its_profile_from_the_command_line(tmp_path: Pa
     ]
     unknown = run_cli("run", *base, "--profile", "gatsby", cwd=tmp_path)
     assert (unknown.returncode, unknown.stderr) == (2, "newsflow: error: unknown profile 'gatsby': "
-                                                    "pass one of default, hugo, jekyll or the "
+                                                    "pass one of blog, default, hugo, jekyll or the "
                                                     "path of a profile file\n")  # fmt: skip
     relative = run_cli("run", *base, "--profile", "jekyll", "--base-url", "j.example", cwd=tmp_path)
     assert (relative.returncode, relative.stderr) == (
@@ -452,5 +452,5 @@ def test_a_jekyll_blog_loads_with_its_profile_from_the_command_line(tmp_path: Pa
     )  # fmt: skip
     shown = run_cli("contract", "--profile", "jekyll", cwd=tmp_path)
     assert shown.returncode == 0
-    assert shown.stdout.startswith("# profile jekyll, recorded as contract version 3+jekyll@1:")
+    assert shown.stdout.startswith("# profile jekyll, recorded as contract version 4+jekyll@1:")
     assert 'derive_url = "jekyll"' in shown.stdout

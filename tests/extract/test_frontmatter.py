@@ -280,3 +280,28 @@ def test_stage_files_hands_the_workers_a_bounded_window_of_chunks(
     dirs = [s.batch_dir for s in [first, second, *rest]]
     assert dirs == [str(tmp_path / "staging" / f"batch-{i:06d}") for i in range(40)]
     assert sum(s.documents for s in [first, second, *rest]) == 40
+
+
+def test_blank_lines_before_the_front_matter_are_skipped_under_a_profile_only() -> None:
+    # A real Hugo page starts with an empty line; Hugo reads it. The default contract does not.
+    raw = b"\n \n---\ntitle: Release notes\ndate: 2021-02-19\n---\nThe body.\n"
+    doc = parse_document("/s/a.md", raw, allow_empty=True)
+    assert isinstance(doc, FrontMatter)
+    assert (doc.data, doc.body) == (
+        {"title": "Release notes", "date": dt.date(2021, 2, 19)},
+        "The body.\n",
+    )
+    default = parse_document("/s/a.md", raw)
+    assert isinstance(default, Rejection)
+    assert (default.kind, default.line) == ("no_front_matter", 1)
+    # Errors keep the file's own line numbers: the '[' opened on line 4 of the file.
+    broken = parse_document("/s/b.md", b"\n\n---\ntags: [a, b\n---\n", allow_empty=True)
+    assert isinstance(broken, Rejection)
+    assert (broken.kind, broken.line, broken.col) == ("yaml_syntax", 4, 7)
+    assert "at line 5, column 1, inside the '[' list opened here" in broken.reason
+    unclosed = parse_document("/s/c.md", b"\n+++\ntitle = 'x'\n", allow_empty=True)
+    assert isinstance(unclosed, Rejection)
+    assert (unclosed.kind, unclosed.line) == ("unclosed_front_matter", 3)
+    blank = parse_document("/s/d.md", b"\n\n  \n", allow_empty=True)
+    assert isinstance(blank, Rejection)
+    assert blank.kind == "empty_file"

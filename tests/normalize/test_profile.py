@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flows.extract.discover import discover
 from flows.extract.frontmatter import read_document
 from flows.normalize.contract import CONTRACT_VERSION
 from flows.normalize.document import DocumentRows, normalize_document
@@ -53,7 +54,7 @@ def _summary(result: DocumentRows | Rejection) -> Any:
     )  # fmt: skip
 
 
-def _tz(hours: int) -> dt.timezone:
+def _tz(hours: float) -> dt.timezone:
     return dt.timezone(dt.timedelta(hours=hours))
 
 
@@ -66,7 +67,7 @@ def test_hugo_site_loads_every_post_with_exact_values() -> None:
         "content/_index.md": ("not_an_article",
                               "_index.md is a list page, not an article (profile hugo)"),
         "content/about.md": ("not_an_article", "page has no date (date | publishDate | pubdate | "
-                             "published | lastmod | modified): not a post (profile hugo)"),
+                             "published | lastmod | modified, file name, URL): not a post (profile hugo)"),
         "content/posts/_index.md": ("not_an_article",
                                     "_index.md is a list page, not an article (profile hugo)"),
         "content/posts/draft.md": (
@@ -115,7 +116,7 @@ def test_jekyll_blog_loads_every_post_with_exact_values() -> None:
             f"{JEKYLL}/releases/2024/03/10/no-date-key.html", "The date comes from the file name",
             dt.datetime(2024, 3, 10, tzinfo=UTC), True, None, ["Releases"], [], PROVIDER_J,
             None),
-        "about.md": ("not_an_article", "page has no date (date): not a post (profile jekyll)"),
+        "about.md": ("not_an_article", "page has no date (date, file name, URL): not a post (profile jekyll)"),
         "news/_posts/2024-04-01-in-folder.md": (
             f"{JEKYLL}/news/2024/04/01/in-folder.html", "In a category folder",
             dt.datetime(2024, 4, 1, 11, 5, tzinfo=UTC), None, None, [], [], PROVIDER_J, None),
@@ -169,7 +170,7 @@ def test_a_document_with_its_own_web_url_keeps_it_under_any_profile() -> None:
     mapped = load_profile("hugo").for_run(HUGO, ("/s",)).apply(doc)
     assert isinstance(mapped, FrontMatter)
     assert mapped.data["webUrl"] == "https://feed.example/x"
-    assert mapped.data["publishedDateTime"] == "2024-01-02"
+    assert mapped.data["publishedDateTime"] == dt.date(2024, 1, 2)
 
 
 def test_the_default_profile_changes_nothing_and_keeps_the_contract_version() -> None:
@@ -203,7 +204,7 @@ def test_a_bad_profile_is_refused_with_what_is_wrong(spec: dict, message: str) -
 
 
 def test_an_unknown_profile_name_lists_the_shipped_ones(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError, match="unknown profile 'gatsby': pass one of default, hugo, "
+    with pytest.raises(ProfileError, match="unknown profile 'gatsby': pass one of blog, default, hugo, "
                        "jekyll or the path of a profile file"):  # fmt: skip
         load_profile("gatsby")
     yaml_profile = tmp_path / "mine.yaml"
@@ -336,8 +337,22 @@ def test_hugo_reads_keys_in_any_case_and_falls_back_to_lastmod() -> None:
         ("2024-01-15 10:00", dt.datetime(2024, 1, 15, 10)),
         ("2024-01-15 10:00:00 UTC", dt.datetime(2024, 1, 15, 10, tzinfo=_tz(0))),
         ("2024-01-15T10:00:00.5Z", dt.datetime(2024, 1, 15, 10, 0, 0, 500000, tzinfo=_tz(0))),
-        ("Jan 2, 2006", "Jan 2, 2006"),
+        ("Jan 2, 2006", dt.date(2006, 1, 2)),
+        ("2 January 2006", dt.date(2006, 1, 2)),
+        ("Thu, 21 Mar 2024 10:00:00 +0000", dt.datetime(2024, 3, 21, 10, tzinfo=_tz(0))),
+        ("2014-07-31T18:11:40.000Z", dt.datetime(2014, 7, 31, 18, 11, 40, tzinfo=_tz(0))),
+        ("2024/03/21", dt.date(2024, 3, 21)),
+        ("2024-3-5", dt.date(2024, 3, 5)),
+        ("2024-03-21T10:00:00+05", dt.datetime(2024, 3, 21, 10, tzinfo=_tz(5))),
+        ("2024-09-18T20:53:37-6:00", dt.datetime(2024, 9, 18, 20, 53, 37, tzinfo=_tz(-6))),
+        ("2024-09-18 20:53 +0530", dt.datetime(2024, 9, 18, 20, 53, tzinfo=_tz(5.5))),
+        ("2014-07-31 18:11:40 PST", dt.datetime(2014, 7, 31, 18, 11, 40, tzinfo=_tz(-8))),
+        ("2017-03-08 13:56:47 +0000 UTC", dt.datetime(2017, 3, 8, 13, 56, 47, tzinfo=_tz(0))),
+        ("2017-03-08 13:56:47 XYZ", "2017-03-08 13:56:47 XYZ"),
         ("2024-02-30 10:00", "2024-02-30 10:00"),
+        ("2024-02-30", "2024-02-30"),
+        ("soon", "soon"),
+        ("next Friday", "next Friday"),
     ],
 )
 def test_dates_in_the_forms_hugo_and_jekyll_write(text: str, expected: object) -> None:
@@ -391,3 +406,642 @@ def test_jekyll_translations_sharing_a_permalink_stay_apart(data: dict, url: str
     mapped = load_profile("jekyll").for_run("https://j.example", ("/r",)).apply(doc)
     assert isinstance(mapped, FrontMatter), mapped
     assert mapped.data["webUrl"] == url
+
+
+def load_discovered(site: str, profile: str, base_url: str) -> tuple[dict[str, Any], int]:
+    """What a run sees of a fixture site: the files discovery lists under the profile (its
+    ``also_read`` included), each as its row summary or (kind, reason); and how many files
+    discovery ignored. Every file of the site is one of the two."""
+    root = SITES / site
+    chosen = load_profile(profile).for_run(base_url, (str(root),))
+    found = discover([root], chosen.reads_also if chosen.also_read else None)
+    out: dict[str, Any] = {}
+    for path in found.paths:
+        doc: FrontMatter | Rejection = read_document(path, 1 << 20, True)
+        if isinstance(doc, FrontMatter):
+            doc = chosen.apply(doc)
+        result = doc if isinstance(doc, Rejection) else normalize_document(doc)
+        out[Path(path).relative_to(root.resolve()).as_posix()] = _summary(result)
+    files = sum(1 for p in root.rglob("*") if p.is_file())
+    assert len(out) + found.ignored == files  # every file is listed or ignored
+    return out, found.ignored
+
+
+NODE = "https://node.example.org"
+
+
+def test_a_release_notes_blog_in_pages_en_blog_loads_with_the_blog_profile() -> None:
+    site, ignored = load_discovered("releasenotes", "blog", NODE)
+    assert ignored == 0
+    assert site == {
+        "pages/en/about/index.md": (
+            "not_an_article",
+            "page has no date (date | pubDate | publishDate | published | published_at | publishedAt | created | created_at | lastmod | updated | modified, file name, URL): not a post (profile blog)",
+        ),
+        "pages/en/blog/announcements/new-website.md": (
+            f"{NODE}/en/blog/announcements/new-website/",
+            "Our new website: faster, and in twelve languages",
+            dt.datetime(2023, 11, 30, 12, tzinfo=UTC),
+            None,
+            None,
+            ["announcements"],
+            [],
+            [("node.example.org", "node.example.org")],
+            '{"author": "The Website Team"}',
+        ),
+        "pages/en/blog/index.md": (
+            "not_an_article",
+            "page has no date (date | pubDate | publishDate | published | published_at | publishedAt | created | created_at | lastmod | updated | modified, file name, URL): not a post (profile blog)",
+        ),
+        "pages/en/blog/migrations/v2-to-v3.mdx": (
+            f"{NODE}/en/blog/migrations/v2-to-v3/",
+            "Moving from v2 to v3",
+            dt.datetime(2024, 1, 20, 12, tzinfo=UTC),
+            None,
+            None,
+            ["migrations"],
+            [],
+            [("node.example.org", "node.example.org")],
+            '{"author": "The Migrations Team"}',
+        ),
+        "pages/en/blog/release/v0.4.1.md": (
+            f"{NODE}/en/blog/release/v0.4.1/",
+            "Runtime 0.4.1",
+            dt.datetime(2011, 8, 1, 21, 4, 30, tzinfo=UTC),
+            None,
+            None,
+            ["release"],
+            [],
+            [("node.example.org", "node.example.org")],
+            '{"author": "ada"}',
+        ),
+        "pages/en/blog/release/v3.0.2.md": (
+            f"{NODE}/en/blog/release/v3.0.2/",
+            "Runtime 3.0.2 (LTS)",
+            dt.datetime(2024, 1, 9, 9, tzinfo=UTC),
+            None,
+            None,
+            ["release"],
+            [],
+            [("node.example.org", "node.example.org")],
+            '{"author": "The Release Team"}',
+        ),
+        "pages/en/blog/release/v3.1.0.md": (
+            f"{NODE}/en/blog/release/v3.1.0/",
+            "Runtime 3.1.0 (Current)",
+            dt.datetime(2024, 2, 14, 16, 20, 5, tzinfo=UTC),
+            None,
+            None,
+            ["release"],
+            [],
+            [("node.example.org", "node.example.org")],
+            '{"author": "The Release Team"}',
+        ),
+        "pages/en/blog/vulnerability/march-2024-security-releases.md": (
+            f"{NODE}/en/blog/vulnerability/march-2024-security-releases/",
+            "Tuesday, March 21, 2024 Security Releases",
+            dt.datetime(2024, 3, 21, tzinfo=UTC),
+            None,
+            None,
+            ["vulnerability"],
+            [],
+            [("node.example.org", "node.example.org")],
+            '{"author": "The Security Team", "slug": "march-2024-security-releases"}',
+        ),
+    }
+
+
+LANG = "https://blog.lang.example"
+
+
+def test_a_toml_language_blog_with_path_keys_loads_with_the_hugo_profile() -> None:
+    site, ignored = load_discovered("tomlblog", "hugo", LANG)
+    assert ignored == 1
+    assert site == {
+        "content/1.80.0-release.md": (
+            f"{LANG}/2024/03/21/Example-1.80.0",
+            "Announcing Example 1.80.0",
+            dt.datetime(2024, 3, 21, tzinfo=UTC),
+            None,
+            None,
+            ["release"],
+            [],
+            [("blog.lang.example", "blog.lang.example")],
+            '{"aliases": ["releases/1.80.0"], "author": ["The Release Team"], "extra": {"release": true}, "taxonomies": {"tags": ["release"]}}',
+        ),
+        "content/2023-11-05-dated-by-name.md": (
+            f"{LANG}/dated-by-name/",
+            "A post dated by its file name",
+            dt.datetime(2023, 11, 5, tzinfo=UTC),
+            None,
+            None,
+            ["meta"],
+            [],
+            [("blog.lang.example", "blog.lang.example")],
+            '{"taxonomies": {"tags": ["meta"]}}',
+        ),
+        "content/4-Years-Of-Example.md": (
+            f"{LANG}/2019/05/15/4-Years-Of-Example.html",
+            "4 years of Example",
+            dt.datetime(2019, 5, 15, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("blog.lang.example", "blog.lang.example")],
+            '{"author": ["The Core Team"], "weight": 1}',
+        ),
+        "content/_index.md": (
+            "not_an_article",
+            "_index.md is a list page, not an article (profile hugo)",
+        ),
+        "content/inside/_index.md": (
+            "not_an_article",
+            "_index.md is a list page, not an article (profile hugo)",
+        ),
+        "content/inside/all-hands-retrospective/index.md": (
+            f"{LANG}/inside/9999/12/31/all-hands-retrospective",
+            "All Hands retrospective",
+            dt.datetime(9999, 12, 31, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("blog.lang.example", "blog.lang.example")],
+            '{"author": ["Ola"]}',
+        ),
+        "content/inside/compiler-update.md": (
+            f"{LANG}/inside/2024/04/02/compiler-update",
+            "Compiler team update",
+            dt.datetime(2024, 4, 2, tzinfo=UTC),
+            None,
+            "What the compiler team did in March.",
+            [],
+            [],
+            [("blog.lang.example", "blog.lang.example")],
+            '{"author": ["Mia"], "extra": {"team": "the compiler team", "team_url": "https://lang.example.org/teams/compiler"}}',
+        ),
+        "content/survey-results/index.md": (
+            f"{LANG}/2024/02/19/survey-results",
+            "Survey results",
+            dt.datetime(2024, 2, 19, tzinfo=UTC),
+            None,
+            None,
+            ["survey", "community"],
+            [],
+            [("blog.lang.example", "blog.lang.example")],
+            '{"author": ["The Survey Team"], "taxonomies": {"tags": ["survey", "community"]}}',
+        ),
+    }
+
+
+BREW = "https://tapster.example"
+
+
+def test_a_homebrew_style_jekyll_news_site_loads_posts_dated_by_their_names() -> None:
+    site, ignored = load_discovered("brewnews", "jekyll", BREW)
+    assert ignored == 3
+    assert site == {
+        "README.md": (
+            "no_front_matter",
+            "no front matter: the first line must be '---' (YAML), '+++' (TOML) or start with '{' (JSON)",
+        ),
+        "_posts/ 2018-08-05-security-incident-disclosure.md": (
+            f"{BREW}/2018/08/05/security-incident-disclosure.html",
+            "Security Incident Disclosure",
+            dt.datetime(2018, 8, 5, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("tapster.example", "tapster.example")],
+            '{"author": "MikaelM"}',
+        ),
+        "_posts/2015-06-01-tapster-0.9.html": (
+            f"{BREW}/2015/06/01/tapster-0.9.html",
+            "Tapster 0.9",
+            dt.datetime(2015, 6, 1, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("tapster.example", "tapster.example")],
+            None,
+        ),
+        "_posts/2016-9-2-tapster-1.0.0.md": (
+            f"{BREW}/2016/09/02/tapster-1.0.0.html",
+            "1.0.0",
+            dt.datetime(2016, 9, 2, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("tapster.example", "tapster.example")],
+            '{"author": "MikaelM"}',
+        ),
+        "_posts/2019-02-02-tapster-2.0.md": (
+            f"{BREW}/2019/02/02/tapster-2.0.html",
+            "2.0",
+            dt.datetime(2019, 2, 2, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("tapster.example", "tapster.example")],
+            '{"author": "MikaelM"}',
+        ),
+        "_posts/2020-11-31-tapster-2.6.0.md": (
+            "not_an_article",
+            "2020-11-31-tapster-2.6.0.md: 2020-11-31 is not a date and no date key is set (profile jekyll)",
+        ),
+        "_posts/2024-05-14-tapster-4.3.0.md": (
+            f"{BREW}/2024/05/14/tapster-4.3.0.html",
+            "4.3.0",
+            dt.datetime(2024, 5, 14, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("tapster.example", "tapster.example")],
+            '{"author": "MikaelM", "redirect_from": "/blog/4.3.0/"}',
+        ),
+    }
+
+
+MULTI = "https://lang.example"
+
+
+def test_a_multilingual_jekyll_news_site_keeps_each_language_apart() -> None:
+    site, ignored = load_discovered("multilang", "jekyll", MULTI)
+    assert ignored == 1
+    assert site == {
+        "en/about/index.md": (
+            "not_an_article",
+            "page has no date (date, file name, URL): not a post (profile jekyll)",
+        ),
+        "en/news/_posts/2024-03-21-example-3-3-0-released.md": (
+            f"{MULTI}/en/news/2024/03/21/example-3-3-0-released.html",
+            "Example 3.3.0 Released",
+            dt.datetime(2024, 3, 21, 10, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("lang.example", "lang.example")],
+            '{"author": "naruse", "lang": "en", "translator": null}',
+        ),
+        "ja/news/_posts/2002-10-17-20021017.md": (
+            f"{MULTI}/ja/news/2002/10/17/20021017.html",
+            "古いお知らせ",
+            dt.datetime(2002, 10, 17, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("lang.example", "lang.example")],
+            '{"lang": "ja"}',
+        ),
+        "ja/news/_posts/2024-03-21-example-3-3-0-released.md": (
+            f"{MULTI}/ja/news/2024/03/21/example-3-3-0-released.html",
+            "Example 3.3.0 リリース",
+            dt.datetime(2024, 3, 21, 10, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("lang.example", "lang.example")],
+            '{"author": "naruse", "lang": "ja", "translator": "mame"}',
+        ),
+        "ko/news/_posts/2024-03-21-example-3-3-0-released.md": (
+            f"{MULTI}/ko/news/2024/03/21/example-3-3-0-released.html",
+            "Example 3.3.0 릴리스",
+            dt.datetime(2024, 3, 21, 10, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("lang.example", "lang.example")],
+            '{"author": "naruse", "lang": "ko", "translator": "shia"}',
+        ),
+        "zh_tw/news/_posts/2024-03-21-example-3-3-0-released.md": (
+            f"{MULTI}/zh_tw/news/2024/03/21/example-3-3-0-released.html",
+            "Example 3.3.0 發布",
+            dt.datetime(2024, 3, 21, 10, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("lang.example", "lang.example")],
+            '{"author": "naruse", "lang": "zh_tw", "translator": "Juanito"}',
+        ),
+    }
+
+
+TOOL = "https://tool.example"
+
+
+def test_a_jekyll_documentation_tree_loads_its_markdown_posts() -> None:
+    site, ignored = load_discovered("jekylldocs/docs", "jekyll", TOOL)
+    assert ignored == 2
+    assert site == {
+        "_docs/installation.md": (
+            "not_an_article",
+            "page has no date (date, file name, URL): not a post (profile jekyll)",
+        ),
+        "_posts/2013-05-06-tool-1-0-0-released.markdown": (
+            f"{TOOL}/release/2013/05/06/tool-1-0-0-released.html",
+            "Tool 1.0.0 Released",
+            dt.datetime(2013, 5, 6, 0, 12, 52, tzinfo=UTC),
+            None,
+            None,
+            ["release"],
+            [],
+            [("tool.example", "tool.example")],
+            '{"author": "parkr", "version": "1.0.0"}',
+        ),
+        "_posts/2016-03-10-making-it-easier-to-contribute.md": (
+            f"{TOOL}/community/2016/03/10/making-it-easier-to-contribute.html",
+            "Making it easier to contribute",
+            dt.datetime(2016, 3, 10, 23, 30, tzinfo=UTC),
+            None,
+            None,
+            ["community"],
+            [],
+            [("tool.example", "tool.example")],
+            '{"author": "jekyll"}',
+        ),
+        "_posts/2017/2017-03-09-tool-3-4-2-released.markdown": (
+            f"{TOOL}/release/2017/03/09/tool-3-4-2-released.html",
+            "Tool 3.4.2 Released",
+            dt.datetime(2017, 3, 9, 18, 20, tzinfo=UTC),
+            None,
+            None,
+            ["release"],
+            [],
+            [("tool.example", "tool.example")],
+            '{"author": "pathawks"}',
+        ),
+        "_posts/2018-09-19-security-fixes-for-3-6-3-7-3-8.markdown": (
+            f"{TOOL}/release/2018/09/19/security-fixes-for-3-6-3-7-3-8.html",
+            "Security Fixes for series 3.6, 3.7 and 3.8",
+            dt.datetime(2018, 9, 19, 12, 30, tzinfo=UTC),
+            None,
+            None,
+            ["release"],
+            [],
+            [("tool.example", "tool.example")],
+            '{"author": "ashmaroli", "version": "3.8.4"}',
+        ),
+    }
+
+
+DOCS = "https://docs.example"
+
+
+def test_a_hugo_documentation_site_loads_its_news_and_not_its_docs() -> None:
+    site, ignored = load_discovered("hugodocs", "hugo", DOCS)
+    assert ignored == 0
+    assert site == {
+        "content/en/_index.md": (
+            "not_an_article",
+            "_index.md is a list page, not an article (profile hugo)",
+        ),
+        "content/en/getting-started/quick-start.md": (
+            "not_an_article",
+            "page has no date (date | publishDate | pubdate | published | lastmod | modified, file name, URL): not a post (profile hugo)",
+        ),
+        "content/en/news/0.81.0-relnotes/index.md": (
+            f"{DOCS}/en/news/0.81.0-relnotes/",
+            "Hugo-like 0.81.0: The Smorgasbord Edition",
+            dt.datetime(2021, 2, 19, tzinfo=UTC),
+            None,
+            "Attribute lists for Markdown blocks, and it's faster",
+            ["Releases"],
+            [],
+            [("docs.example", "docs.example")],
+            None,
+        ),
+        "content/en/news/_index.md": (
+            "not_an_article",
+            "_index.md is a list page, not an article (profile hugo)",
+        ),
+        "content/en/news/http2-server-push.md": (
+            f"{DOCS}/en/news/http2-server-push/",
+            "HTTP/2 Server Push",
+            dt.datetime(2017, 7, 24, 16, 36, tzinfo=UTC),
+            None,
+            "Every page can be output to several formats, so redirect and header files are easy to make.\n",
+            ["blog"],
+            [f"{DOCS}/en/news/http2-server-push/images/card.png"],
+            [("docs.example", "docs.example")],
+            '{"aliases": [], "author": "bep", "slug": "http2-server-push"}',
+        ),
+    }
+
+
+ANA = "https://ana.example"
+
+
+def test_a_personal_blog_in_many_shapes_loads_with_the_blog_profile() -> None:
+    site, ignored = load_discovered("personal", "blog", ANA)
+    assert ignored == 0
+    assert site == {
+        "posts/2020-10-03-switching/index.md": (
+            f"{ANA}/posts/switching-generators/",
+            "Switching generators",
+            dt.datetime(2020, 10, 3, tzinfo=UTC),
+            None,
+            None,
+            ["meta"],
+            [],
+            [("ana.example", "ana.example")],
+            '{"slug": "switching-generators"}',
+        ),
+        "posts/2023-12-31-year-end.md": (
+            f"{ANA}/posts/year-end/",
+            "year-end",
+            dt.datetime(2023, 12, 31, tzinfo=UTC),
+            None,
+            None,
+            [],
+            [],
+            [("ana.example", "ana.example")],
+            None,
+        ),
+        "posts/2024-03-21-spring.md": (
+            f"{ANA}/posts/spring/",
+            "Spring notes",
+            dt.datetime(2024, 3, 21, tzinfo=UTC),
+            None,
+            None,
+            ["gardening", "slow living"],
+            [f"{ANA}/img/spring.jpg"],
+            [("ana.example", "ana.example")],
+            '{"author": {"name": "Ana", "url": "https://ana.example"}, "cover": {"alt": "tulips", "image": "/img/spring.jpg"}}',
+        ),
+        "posts/draft-idea.md": (
+            f"{ANA}/posts/draft-idea/",
+            "An idea",
+            dt.datetime(2024, 4, 2, 8, tzinfo=UTC),
+            False,
+            None,
+            [],
+            [],
+            [("ana.example", "ana.example")],
+            None,
+        ),
+        "posts/imported-from-wordpress.md": (
+            f"{ANA}/posts/imported-from-wordpress/",
+            "An imported post",
+            dt.datetime(2017, 10, 5, 14, 48, tzinfo=UTC),
+            None,
+            None,
+            ["travel", "photos"],
+            [],
+            [("ana.example", "ana.example")],
+            None,
+        ),
+        "posts/no-date-page.md": (
+            "not_an_article",
+            "page has no date (date | pubDate | publishDate | published | published_at | publishedAt | created | created_at | lastmod | updated | modified, file name, URL): not a post (profile blog)",
+        ),
+        "posts/spring.ja.md": (
+            f"{ANA}/ja/posts/spring/",
+            "春のノート",
+            dt.datetime(2024, 3, 21, tzinfo=UTC),
+            None,
+            None,
+            ["庭"],
+            [],
+            [("ana.example", "ana.example")],
+            None,
+        ),
+        "posts/unpublished.md": (
+            f"{ANA}/posts/unpublished/",
+            "Not ready",
+            dt.datetime(2024, 4, 1, tzinfo=UTC),
+            False,
+            None,
+            [],
+            [],
+            [("ana.example", "ana.example")],
+            None,
+        ),
+    }
+
+
+def test_also_read_lists_other_suffixes_only_where_the_profile_says() -> None:
+    jekyll, blog, hugo = (load_profile(name) for name in ("jekyll", "blog", "hugo"))
+    assert jekyll.reads_also("/s/_posts/2015-06-01-old.html")
+    assert jekyll.reads_also("/s/_posts/2013/2013-01-02-old.HTML")
+    assert not jekyll.reads_also("/s/_layouts/post.html")
+    assert not jekyll.reads_also("/s/index.html")
+    assert blog.reads_also("/s/pages/en/blog/a.mdx")
+    assert not blog.reads_also("/s/pages/en/blog/a.html")
+    assert blog.reads_also("/s/_posts/2015-06-01-old.html")
+    assert not hugo.also_read and not load_profile("default").also_read
+
+
+def test_a_published_flag_is_not_taken_for_a_date() -> None:
+    data = {"title": "Flagged", "published": False, "created": "2024-01-02 08:00 +0100"}
+    doc = FrontMatter("/r/posts/flagged.md", "0" * 64, data, None)
+    mapped = load_profile("blog").for_run("https://b.example", ("/r",)).apply(doc)
+    assert isinstance(mapped, FrontMatter)
+    rows = normalize_document(mapped)
+    assert isinstance(rows, DocumentRows)
+    assert (rows.article["published_at"], rows.article["is_published"]) == (
+        dt.datetime(2024, 1, 2, 7, tzinfo=UTC),
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "date"),
+    [
+        ("2024-1-5-short.md", "https://j.example/2024/01/05/short.html", dt.date(2024, 1, 5)),
+        (" 2024-01-05-blank.md", "https://j.example/2024/01/05/blank.html", dt.date(2024, 1, 5)),
+    ],
+)
+def test_jekyll_post_names_with_one_digit_or_a_stray_blank(
+    name: str, url: str, date: dt.date
+) -> None:
+    doc = FrontMatter(f"/r/_posts/{name}", "0" * 64, {"title": "t"}, None)
+    mapped = load_profile("jekyll").for_run("https://j.example", ("/r",)).apply(doc)
+    assert isinstance(mapped, FrontMatter)
+    assert (mapped.data["webUrl"], mapped.data["publishedDateTime"]) == (url, date)
+
+
+def test_a_date_spelled_by_the_path_key_or_the_folders() -> None:
+    chosen = load_profile("hugo").for_run("https://z.example", ("/r",))
+    cases = {
+        ("/r/content/a.md", "2019/05/15/a.html"): dt.date(2019, 5, 15),
+        ("/r/content/posts/2024/03/21/b.md", None): dt.date(2024, 3, 21),
+        ("/r/content/c.md", "inside/2024/02/30/c"): None,  # no such day: no date
+    }
+    for (path, key), date in cases.items():
+        data = {"title": "t"} if key is None else {"title": "t", "path": key}
+        mapped = chosen.apply(FrontMatter(path, "0" * 64, data, None))
+        if date is None:
+            assert isinstance(mapped, Rejection) and mapped.kind == "not_an_article"
+        else:
+            assert isinstance(mapped, FrontMatter)
+            assert mapped.data["publishedDateTime"] == date
+
+
+def test_an_empty_date_falls_through_and_a_dated_permalink_dates_a_page() -> None:
+    hugo = load_profile("hugo").for_run(HUGO, ("/r",))
+    doc = FrontMatter(
+        "/r/content/posts/e.md", "0" * 64, {"date": "", "lastmod": "2024-05-06"}, None
+    )
+    mapped = hugo.apply(doc)
+    assert isinstance(mapped, FrontMatter)
+    assert mapped.data["publishedDateTime"] == dt.date(2024, 5, 6)
+    jekyll = load_profile("jekyll").for_run(JEKYLL, ("/r",))
+    page = FrontMatter("/r/notes.md", "0" * 64, {"permalink": "/2024/03/21/notes/"}, None)
+    mapped = jekyll.apply(page)
+    assert isinstance(mapped, FrontMatter)
+    assert (mapped.data["webUrl"], mapped.data["publishedDateTime"]) == (
+        f"{JEKYLL}/2024/03/21/notes/",
+        dt.date(2024, 3, 21),
+    )
+
+
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=True)
+    | st.dates()
+    | st.datetimes(timezones=st.none() | st.just(UTC))
+    | st.text(max_size=30)
+    | st.sampled_from(["2024-02-30", "2024/1/2 3:04 +0530", ":year/:title", "/a b/", "ja", "../x"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_KEYS = ["date", "pubDate", "published", "lastmod", "title", "tags", "categories", "category",
+         "permalink", "url", "path", "slug", "lang", "images", "image", "cover", "draft",
+         "author", "taxonomies", "Title", "Date"]  # fmt: skip
+_NAMES = ["2024-01-02-a.md", "2020-11-31-b.md", " 2024-1-2-c.md", "index.md", "_index.md",
+          "post.ja.md", "x.mdx", "2024-13-45-d.html"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=6),
+    folder=st.sampled_from(["", "_posts/", "content/posts/", "en/news/_posts/", "pages/blog/"]),
+    name=st.sampled_from(_NAMES),
+    profile=st.sampled_from(["hugo", "jekyll", "blog"]),
+)
+def test_any_front_matter_maps_or_is_rejected_never_raises(
+    data: dict[str, Any], folder: str, name: str, profile: str
+) -> None:
+    chosen = load_profile(profile).for_run("https://p.example/", ("/r",))
+    result = chosen.apply(FrontMatter(f"/r/{folder}{name}", "0" * 64, data, None))
+    if isinstance(result, Rejection):
+        assert result.kind in ("not_an_article", "no_url")
+    else:
+        assert isinstance(result, FrontMatter)
+        rows = normalize_document(result)
+        assert isinstance(rows, DocumentRows | Rejection)

@@ -7,6 +7,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from flows.ingest import run_ingest
 from flows.normalize.contract import CONTRACT_VERSION
 from flows.normalize.profile import PROFILES_DIR, load_profile
@@ -69,3 +71,80 @@ def test_the_same_site_under_the_default_profile_is_rejected_as_today(
     assert kinds == [{"kind": "no_url", "n": 10}]
     ledger = query(settings.warehouse, "select distinct contract_version from etl.file")
     assert ledger == [{"contract_version": CONTRACT_VERSION}]
+
+
+# Real-world shapes (docs/profiles.md#real-sites): each site with its matching profile loads
+# every post, rejects what is not one with a reason, and accounts for every file.
+# (site, profile, files seen, loaded, rejected, ignored, rejected by kind)
+REAL_SITES = [
+    ("releasenotes", "blog", 8, 6, 2, 0, {"not_an_article": 2}),
+    ("tomlblog", "hugo", 9, 6, 2, 1, {"not_an_article": 2}),
+    ("tomlblog", "blog", 9, 6, 2, 1, {"not_an_article": 2}),
+    ("tomlblog", "jekyll", 9, 6, 2, 1, {"not_an_article": 2}),  # dated by `path`, too
+    ("brewnews", "blog", 10, 5, 2, 3, {"no_front_matter": 1, "not_an_article": 1}),
+    ("brewnews", "jekyll", 10, 5, 2, 3, {"no_front_matter": 1, "not_an_article": 1}),
+    ("multilang", "jekyll", 7, 5, 1, 1, {"not_an_article": 1}),
+    ("jekylldocs/docs", "jekyll", 7, 4, 1, 2, {"not_an_article": 1}),
+    ("hugodocs", "hugo", 5, 2, 3, 0, {"not_an_article": 3}),
+    ("personal", "blog", 8, 7, 1, 0, {"not_an_article": 1}),
+]
+
+
+@pytest.mark.parametrize(
+    ("site", "profile", "seen", "loaded", "rejected", "ignored", "kinds"), REAL_SITES
+)
+def test_a_real_world_site_loads_with_its_profile_and_accounts_for_every_file(
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    site: str,
+    profile: str,
+    seen: int,
+    loaded: int,
+    rejected: int,
+    ignored: int,
+    kinds: dict[str, int],
+) -> None:
+    root = Path(shutil.copytree(SITES / site, tmp_path / "site"))
+    files = sum(1 for p in root.rglob("*") if p.is_file())
+    settings = make_settings(root, profile=profile, base_url="https://site.example/")
+    first = run_ingest(settings)
+    assert first.status == "success"
+    counts = (first.files_seen, first.files_loaded, first.files_rejected, first.files_ignored)
+    assert counts == (seen, loaded, rejected, ignored)
+    assert first.files_skipped == 0
+    assert files == seen == loaded + rejected + first.files_skipped + ignored
+    wh = settings.warehouse
+    found = query(wh, "select kind, count(*) as n from etl.rejection group by 1 order by 1")
+    assert {r["kind"]: r["n"] for r in found} == kinds
+    articles = query(wh, "select count(*) as n, count(published_at) as dated from article")
+    assert articles == [{"n": loaded, "dated": loaded}]  # every post has its date
+
+    again = run_ingest(settings)  # nothing changed: every file skipped unread, none failed
+    assert again.status == "success"
+    assert (again.files_seen, again.files_loaded, again.files_skipped) == (
+        seen,
+        0,
+        loaded + rejected,
+    )
+
+
+@pytest.mark.parametrize(
+    ("site", "seen", "ignored", "kinds"),
+    [
+        ("hugodocs", 5, 0, {"no_front_matter": 1, "no_url": 4}),  # the blank first line
+        ("brewnews", 10, 4, {"no_front_matter": 1, "no_url": 5}),  # _posts/*.html not read
+    ],
+)
+def test_real_world_sites_under_the_default_profile_behave_as_before(
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    site: str,
+    seen: int,
+    ignored: int,
+    kinds: dict[str, int],
+) -> None:
+    settings = make_settings(Path(shutil.copytree(SITES / site, tmp_path / "site")))
+    summary = run_ingest(settings)
+    assert (summary.files_seen, summary.files_loaded, summary.files_ignored) == (seen, 0, ignored)
+    found = query(settings.warehouse, "select kind, count(*) as n from etl.rejection group by 1")
+    assert {r["kind"]: r["n"] for r in found} == kinds
