@@ -55,6 +55,8 @@ def test_deployment_has_the_schedule_parameters_and_limit(harness: None, tmp_pat
         "dask_address": None,
         "checkpoint_mb": 128,
         "duckdb_memory_mb": 256,
+        "profile": "default",
+        "base_url": None,
     }
     by_cron = build_deployment(
         parameters, name="every-15-min", cron="*/15 * * * *", timezone="Europe/Paris"
