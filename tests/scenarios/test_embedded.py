@@ -20,7 +20,8 @@ import duckdb
 import pytest
 
 from flows.pipeline import server
-from tests.conftest import CORPUS, REPO
+from flows.tools.synth import write_corpus
+from tests.conftest import CORPUS
 from tests.pipeline.test_server import alive, clean_env, descendants, wait_gone
 from tests.scenarios.test_serve import _runs, _wait
 
@@ -120,32 +121,65 @@ def _articles(warehouse: Path) -> list[tuple]:
         conn.close()
 
 
+STAGE_DOCS = 6000  # synthetic documents: stages that last seconds, so a kill can land inside them
+MISS_RETRIES = 3  # a run that ended before its drawn kill moment is run again (a fresh warehouse)
+
+
+def _health_seconds(proc: subprocess.Popen, started: float) -> float:
+    """Seconds from ``started`` until the server ``proc`` started answers."""
+    url = _wait(lambda: _server_url(proc), 120, "the run's server", every=0.05)
+    _wait(lambda: server.healthy(url, timeout=0.5), 120, "its health", every=0.05)
+    return time.monotonic() - started
+
+
+def _fresh(tmp_path: Path, name: str) -> None:
+    """Drop a warehouse and newsflow's files beside it (after a run that was not killed)."""
+    for path in [*tmp_path.glob(f"{name}*"), *tmp_path.glob(f".{name}*")]:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def test_kill_9_of_a_default_run_leaves_no_process_and_the_next_run_converges(
     tmp_path: Path,
 ) -> None:
     env = clean_env(tmp_path)
-    src = REPO / "seeds" / "articles"
+    src = tmp_path / "src"
+    write_corpus(src, STAGE_DOCS, seed=18)
+    cmd = [str(BIN / "newsflow"), "run", "--source", str(src), "--quiet", "--warehouse"]
+
+    def start(warehouse: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*cmd, warehouse], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+
+    # an uninterrupted run first: how long its start-up and its stages take here and now, and
+    # the rows the killed runs' successor must end with
+    started = time.monotonic()
+    clean = start("clean.duckdb")
+    up = _health_seconds(clean, started)
+    assert clean.wait(timeout=300) == 0
+    stages = time.monotonic() - started - up
+    print(f"uninterrupted: server up after {up:.1f} s, then {stages:.1f} s to the end")
     rng = random.Random(18)
     for attempt in range(KILLS):
-        proc = subprocess.Popen(
-            [str(BIN / "newsflow"), "run", "--source", str(src), "--warehouse", "w.duckdb",
-             "--quiet"],
-            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
         # a random moment: half of them while Prefect and the server start, half once the
         # run's own server answers (the flow and its stages)
-        if attempt % 2 == 0:
-            phase, delay = "start-up", rng.uniform(1.0, 8.0)
-            seen = _watch(proc, time.monotonic() + delay)
-        else:
+        for _ in range(MISS_RETRIES):
+            proc = start("w.duckdb")
             started = time.monotonic()
-            url = _wait(lambda p=proc: _server_url(p), 120, "the run's server")
-            _wait(lambda u=url: server.healthy(u, timeout=0.5), 120, "its health", every=0.1)
-            phase, delay = "stages", rng.uniform(0.0, 5.0)
-            seen = descendants(proc.pid) | _watch(proc, time.monotonic() + delay)
-            delay = time.monotonic() - started
-        assert proc.poll() is None, "the run ended before the kill: nothing was tested"
+            if attempt % 2 == 0:
+                phase, delay = "start-up", rng.uniform(0.2, 0.9) * up
+                seen = _watch(proc, started + delay)
+            else:
+                after = _health_seconds(proc, started)
+                phase, delay = "stages", after + rng.uniform(0.0, 0.8) * stages
+                seen = descendants(proc.pid) | _watch(proc, started + delay)
+            if proc.poll() is None:
+                break
+            # this run was faster than the one measured: it ended before its kill moment
+            print(f"attempt {attempt}: the run ended before {delay:.1f} s; again")
+            _fresh(tmp_path, "w.duckdb")
+        assert proc.poll() is None, f"{MISS_RETRIES} runs ended before the kill: nothing tested"
         seen |= descendants(proc.pid)
         proc.kill()
         proc.wait(timeout=10)
@@ -153,15 +187,8 @@ def test_kill_9_of_a_default_run_leaves_no_process_and_the_next_run_converges(
         print(f"kill -9 in {phase} after {delay:.1f} s: {len(seen)} process(es) below the run "
               "(server, parse workers), none left")  # fmt: skip
     final = subprocess.run(
-        [str(BIN / "newsflow"), "run", "--source", str(src), "--warehouse", "w.duckdb",
-         "--quiet"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [*cmd, "w.duckdb"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        check=False,
     )  # fmt: skip
     assert final.returncode == 0, final.stderr[-3000:]
-    clean = subprocess.run(
-        [str(BIN / "newsflow"), "run", "--no-prefect", "--source", str(src), "--warehouse",
-         "clean.duckdb", "--quiet"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert clean.returncode == 0, clean.stderr[-3000:]
     assert _articles(tmp_path / "w.duckdb") == _articles(tmp_path / "clean.duckdb")
