@@ -43,6 +43,9 @@ from flows.records import StageFailed
 from flows.settings import Settings, from_values, load_settings
 
 DEPLOYMENT_NAME = "newsflow"
+SERVE_PID_ENV = "NEWSFLOW_SERVE_PID"  # set by serve_deployment; its runs inherit it
+PARENT_POLL_SECONDS = 0.5
+_WATCHING = False  # die_with_serve armed in this process
 LOCK_BACKOFF_SECONDS = 10  # retry delays 10, 20, 40, ... seconds (plus up to 30 % jitter)
 OVERLAP = {
     "enqueue": ConcurrencyLimitStrategy.ENQUEUE,
@@ -204,6 +207,7 @@ def ingest(
     """
     values = dict(locals())
     del values["lock_retries"]
+    die_with_serve()
     quiet_stage_tracebacks()
     settings = load_settings(**from_values(values))
     logger = get_run_logger()
@@ -248,6 +252,37 @@ def ingest(
 
 # The progress display of the caller of :func:`run_flow` (a callable is no flow parameter).
 _on_progress: OnProgress | None = None
+
+
+def die_with_serve() -> None:
+    """In a flow run that ``newsflow serve``'s runner started (a child process of serve): end
+    this run, and with it its parser workers, as soon as serve is gone, whatever killed it
+    (``kill -9`` included), so that no run outlives the serve that started it.
+
+    Called when this module is imported, which in a run's process is when the runner's pickled
+    flow is loaded: before the run talks to the API (whose server may have died with serve).
+    Polls the parent pid from a daemon thread (``PR_SET_PDEATHSIG`` would follow the thread that
+    spawned the run, not the process). A run that serve did not start returns at once. The load
+    is atomic, so a run ended here leaves the warehouse as it was before its batch."""
+    global _WATCHING
+    serve = os.environ.get(SERVE_PID_ENV, "")
+    if _WATCHING or not serve.isdigit() or int(serve) == os.getpid():
+        return  # watching already, an ad-hoc run, or serve's own process
+    _WATCHING = True
+    parent = os.getppid()
+    if parent != int(serve):
+        try:
+            os.kill(int(serve), 0)
+        except ProcessLookupError:  # serve died before this run got here
+            os.kill(os.getpid(), signal.SIGKILL)
+        return  # started through another process: that one is not watched
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="newsflow-serve-watch", daemon=True).start()
 
 
 def _log_progress(logger: Any, progress: Progress) -> None:
@@ -415,6 +450,7 @@ def serve_deployment(deployment: Any, on_stop: str = "cancel", stop_timeout: flo
     seconds (``"finish"``). Losing the API for good (Prefect's runner gives up after repeated
     failed polls) ends it with ``StageFailed("serve", ...)`` instead of a silent stop."""
     quiet_runner_lines()
+    os.environ[SERVE_PID_ENV] = str(os.getpid())  # its runs end when it does: die_with_serve
     runner = _stopping_runner(on_stop, stop_timeout)
     deployment_id = runner.add_deployment(deployment)
     previous = signal.signal(signal.SIGINT, lambda *_: runner.handle_sigterm())
@@ -436,3 +472,6 @@ def serve_deployment(deployment: Any, on_stop: str = "cancel", stop_timeout: flo
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for name in cancel_waiting_runs(deployment_id):
         logging.getLogger("newsflow.serve").info("cancelled waiting run %s", name)
+
+
+die_with_serve()  # a run that serve started: from its first import on (see there)

@@ -192,3 +192,46 @@ def test_kill_9_of_a_default_run_leaves_no_process_and_the_next_run_converges(
     )  # fmt: skip
     assert final.returncode == 0, final.stderr[-3000:]
     assert _articles(tmp_path / "w.duckdb") == _articles(tmp_path / "clean.duckdb")
+
+
+def _flow_runs(pid: int) -> set[tuple[int, str]]:
+    """The processes below ``pid`` that run a flow run (the runner spawns them)."""
+    found = set()
+    for child in descendants(pid):
+        try:
+            argv = Path(f"/proc/{child[0]}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"multiprocessing.spawn" in argv or b"prefect.engine" in argv:
+            found.add(child)
+    return found
+
+
+@pytest.mark.parametrize("moment", [(0.0, 0.5), (2.0, 4.0)], ids=["run-start", "run-stages"])
+def test_kill_9_of_serve_ends_its_running_run_and_server(
+    tmp_path: Path, moment: tuple[float, float]
+) -> None:
+    env = clean_env(tmp_path)
+    write_corpus(tmp_path / "src", STAGE_DOCS, seed=18)
+    proc = subprocess.Popen(
+        [str(BIN / "newsflow"), "serve", "--interval", str(INTERVAL), "--source", "src",
+         "--warehouse", "w.duckdb"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "serve.log").open("w"), start_new_session=True,
+    )  # fmt: skip
+    try:
+        runs = _wait(
+            lambda: _flow_runs(proc.pid), 2 * INTERVAL + RUN_ALLOWANCE, "a flow run", every=0.05
+        )
+        # while the run's process starts (imports, its first API calls), or inside its stages
+        time.sleep(random.Random(18).uniform(*moment))
+        seen = descendants(proc.pid)
+        assert runs & seen, "the flow run ended before the kill: nothing was tested"
+        proc.kill()  # serve alone, as a crash would: not its process group
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = wait_gone(seen)
+    assert left == set(), [Path(f"/proc/{pid}/cmdline").read_bytes() for pid, _ in left]
