@@ -290,3 +290,23 @@ def test_strict_fails_the_run_after_publishing(harness: None, tmp_path: Path) ->
         f"see `newsflow rejections --warehouse {warehouse}`"
     )
     assert query(warehouse, "select count(*) as n from article") == [{"n": 4}]
+
+
+def test_ad_hoc_runs_send_no_heartbeats_unless_the_user_asks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A foreground run drops Prefect's heartbeat thread (its stop costs up to 1 s at the end);
+    a frequency the user set, under either of Prefect's names, is kept."""
+    from prefect.settings import get_current_settings, temporary_settings
+
+    from flows.pipeline.flow import HEARTBEAT_ENV, _ad_hoc_settings
+
+    for name in HEARTBEAT_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert get_current_settings().flows.heartbeat_frequency == 180  # Prefect's default
+    with temporary_settings(_ad_hoc_settings()):
+        assert get_current_settings().flows.heartbeat_frequency is None
+    for name in HEARTBEAT_ENV:
+        monkeypatch.setenv(name, "60")
+        assert _ad_hoc_settings() == {}
+        monkeypatch.delenv(name)
