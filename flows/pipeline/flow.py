@@ -21,7 +21,7 @@ import urllib.request
 from functools import partial
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import Flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
@@ -169,7 +169,26 @@ def notify(flow: Any, flow_run: Any, state: State) -> None:  # Prefect passes th
         logging.getLogger("newsflow.notify").warning("alert to %s failed: %s", url, exc)
 
 
-@flow(
+class _OwnApiFlow(Flow):
+    """A flow that, called directly (the Python API: ``ingest(...)``) with no Prefect API
+    configured, runs against newsflow's own server (a running ``newsflow server``, else a
+    temporary child that dies with the caller, even on ``kill -9``) rather than Prefect's own
+    temporary API, which a killed caller leaks. A configured API (``PREFECT_API_URL``, the CLI's,
+    a test harness's) is used as it is."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from flows.pipeline.server import prefect_api
+
+        with prefect_api("temporary"):
+            return super().__call__(*args, **kwargs)
+
+
+def _own_api_flow(**options: Any) -> Any:
+    """``@flow(**options)``, making an :class:`_OwnApiFlow`."""
+    return lambda fn: _OwnApiFlow(fn=fn, **options)
+
+
+@_own_api_flow(
     name="ingest",
     log_prints=False,
     persist_result=False,

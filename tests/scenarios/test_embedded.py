@@ -235,3 +235,34 @@ def test_kill_9_of_serve_ends_its_running_run_and_server(
             proc.wait()
     left = wait_gone(seen)
     assert left == set(), [Path(f"/proc/{pid}/cmdline").read_bytes() for pid, _ in left]
+
+
+def test_kill_9_of_the_python_api_leaves_no_server(tmp_path: Path) -> None:
+    """``ingest(...)`` called from Python with no Prefect API runs on newsflow's temporary
+    server, which dies with the caller (Prefect's own temporary API outlived a ``kill -9``)."""
+    env = clean_env(tmp_path)
+    write_corpus(tmp_path / "src", STAGE_DOCS, seed=18)
+    example = (
+        "from flows.pipeline.flow import ingest\ningest(sources=['src'], warehouse='w.duckdb')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", example], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait(lambda: _server_url(proc), 120, "the server", every=0.05)
+        seen = descendants(proc.pid)
+        # inside the flow: its first stage takes the lock in a folder beside the warehouse
+        lock = tmp_path / ".w.duckdb.newsflow"
+        _wait(lambda: lock.exists() or proc.poll() is not None, 120, "the flow", every=0.05)
+        seen |= descendants(proc.pid) | _watch(proc, time.monotonic() + 1.0)
+        assert proc.poll() is None, "the run ended before the kill: nothing was tested"
+        seen |= descendants(proc.pid)
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = wait_gone(seen)
+    assert left == set(), [Path(f"/proc/{pid}/cmdline").read_bytes() for pid, _ in left]
