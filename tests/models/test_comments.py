@@ -18,18 +18,23 @@ def test_every_column_of_every_table_and_model_has_a_comment(fixture_run) -> Non
     settings, _ = fixture_run
     columns = query(
         settings.warehouse,
-        "select table_name, column_name, comment from duckdb_columns() "
-        "where database_name = current_database() and schema_name = 'main' and not internal",
+        "select schema_name || '.' || table_name as relation, column_name, comment "
+        "from duckdb_columns() where database_name = current_database() and not internal",
     )
-    relations = {row["table_name"] for row in columns}
+    relations = {row["relation"] for row in columns}
     assert {
-        "article",
-        "image",
-        "related",
-        "article_topic",
-        "topic_trends",
-        "stg_article",
+        "main.article",
+        "main.image",
+        "main.related",
+        "main.article_topic",
+        "main.topic_trends",
+        "main.stg_article",
+        "etl.run",
+        "etl.file",
+        "etl.rejection",
+        "search.document",
     } <= relations
+    assert {r.split(".")[0] for r in relations} == {"main", "etl", "search"}
     assert [r for r in columns if not (r["comment"] or "").strip()] == []
 
 
