@@ -33,6 +33,8 @@ class FrontMatter:
     data: dict[str, Any]
     body: str | None
     raw: str | None = None  # the front matter text as written (LF line endings)
+    # Warnings of the parse itself, as (field, message): a duplicate key a profile let through.
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,10 @@ def explain_file(
     if warehouse is not None:
         require_warehouse(warehouse)
     resolved = path.resolve().as_posix()
-    result = read_document(resolved, max_file_bytes, allow_empty=profile is not None)
+    result = read_document(
+        resolved, max_file_bytes, allow_empty=profile is not None,
+        duplicate_keys=profile.duplicate_keys if profile is not None else "reject",
+    )  # fmt: skip
     explanation = Explanation(resolved)
     if isinstance(result, Rejection):
         explanation.rejection = result

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from flows.extract.formats import FormatError, load_json_prefix, load_toml
-from flows.extract.safe_yaml import StrictSafeLoader, load_front_matter
+from flows.extract.safe_yaml import StrictSafeLoader, load_front_matter, strict_load
 from flows.records import FrontMatter, Rejection
 
 SUFFIXES = frozenset({".txt", ".md", ".markdown"})
@@ -47,14 +47,14 @@ def read_file(path: str, max_bytes: int) -> tuple[bytes, int, int] | Rejection:
 
 
 def read_document(
-    path: Path | str, max_bytes: int, allow_empty: bool = False
+    path: Path | str, max_bytes: int, allow_empty: bool = False, duplicate_keys: str = "reject"
 ) -> FrontMatter | Rejection:
     """Read, hash and parse one file; never raises for a bad file."""
     path_str = Path(path).as_posix()
     read = read_file(path_str, max_bytes)
     if isinstance(read, Rejection):
         return read
-    return parse_document(path_str, read[0], allow_empty)
+    return parse_document(path_str, read[0], allow_empty, duplicate_keys)
 
 
 def _too_large(path: str, max_bytes: int) -> Rejection:
@@ -67,12 +67,15 @@ def _too_large(path: str, max_bytes: int) -> Rejection:
     )
 
 
-def parse_document(path: str, raw: bytes, allow_empty: bool = False) -> FrontMatter | Rejection:
+def parse_document(
+    path: str, raw: bytes, allow_empty: bool = False, duplicate_keys: str = "reject"
+) -> FrontMatter | Rejection:
     """Parse the bytes of one document into its front matter and body. ``allow_empty`` (a
     source profile is in use): an empty block is an empty mapping, not a rejection (a profile
     may derive everything from the file's path, as Jekyll does for a post with ``---``
     ``---``), and blank lines before the opening line are skipped, as Hugo does; line numbers
-    stay the file's."""
+    stay the file's. ``duplicate_keys="last"`` (a profile's choice): a repeated YAML key keeps
+    its last value, with a warning naming it and its line, instead of rejecting the file."""
     sha256 = hashlib.sha256(raw).hexdigest()
     skipped = 0  # blank lines before the front matter (a profile only): added to every line
 
@@ -109,8 +112,20 @@ def parse_document(path: str, raw: bytes, allow_empty: bool = False) -> FrontMat
                           *where)  # fmt: skip
         return _mapping(path, sha256, data, body, fm_text, reject, first, fmt, allow_empty)
     yaml_text = fm_text
+    notes: tuple[tuple[str, str], ...] = ()
     try:
-        data = load_front_matter(yaml_text)
+        try:
+            data = load_front_matter(yaml_text)
+        except yaml.MarkedYAMLError as exc:
+            if duplicate_keys != "last" or getattr(exc, "kind", None) != "duplicate_key":
+                raise
+            found: list[tuple[str, int, int]] = []
+            data = strict_load(yaml_text, duplicates=found)
+            notes = tuple(
+                (key, f"duplicate key {key!r:.60} at line {line + 2 + skipped}: its last value "
+                      "is kept (profile: duplicate_keys = 'last')")
+                for key, line, _ in found
+            )  # fmt: skip
     except yaml.MarkedYAMLError as exc:
         kind = getattr(exc, "kind", None) or _yaml_kind(exc)
         mark = exc.problem_mark or exc.context_mark
@@ -145,7 +160,7 @@ def parse_document(path: str, raw: bytes, allow_empty: bool = False) -> FrontMat
         return reject("too_deep", "could not parse front matter: nesting is too deep")
     except (ValueError, TypeError, OverflowError) as exc:  # a value no constructor accepts
         return reject("yaml_value", f"could not parse front matter: {exc}")
-    return _mapping(path, sha256, data, body, yaml_text, reject, first, fmt, allow_empty)
+    return _mapping(path, sha256, data, body, yaml_text, reject, first, fmt, allow_empty, notes)
 
 
 def _mapping(
@@ -158,6 +173,7 @@ def _mapping(
     first: int,
     fmt: str,
     allow_empty: bool = False,
+    notes: tuple[tuple[str, str], ...] = (),
 ) -> FrontMatter | Rejection:
     if data is None and allow_empty:
         return FrontMatter(path, sha256, {}, body, raw)
@@ -170,7 +186,7 @@ def _mapping(
             first,
             1,
         )
-    return FrontMatter(path, sha256, data, body, raw)
+    return FrontMatter(path, sha256, data, body, raw, notes)
 
 
 def _leading_blank_lines(text: str) -> int:

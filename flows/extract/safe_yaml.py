@@ -182,7 +182,7 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
                     key_node,
                 )  # fmt: skip
             if key in mapping and index >= merged and _explicit_before(pairs, merged, index, key):
-                raise KeyProblem("duplicate_key", f"found duplicate key {key!r:.60}", key_node)
+                self._duplicate(key, key_node)
             try:
                 mapping[key] = self._build(value_node, depth + 1)
             except _TooLongInteger as exc:
@@ -191,6 +191,16 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
                     exc.problem = f"{exc.problem} (key {key!r:.60})"
                 raise
         return mapping
+
+    # None: a duplicate key is an error; a list: each (key, 0-based line, column) is recorded
+    # there and the last value wins (strict_load(..., duplicates=[])).
+    duplicates: list[tuple[str, int, int]] | None = None
+
+    def _duplicate(self, key: str, key_node: Node) -> None:
+        if self.duplicates is None:
+            raise KeyProblem("duplicate_key", f"found duplicate key {key!r:.60}", key_node)
+        mark = key_node.start_mark
+        self.duplicates.append((key, mark.line, mark.column))
 
     def _check_tag(self, node: Node) -> None:
         if node.tag in self.yaml_constructors:
@@ -250,7 +260,7 @@ class StrictSafeLoader(_Base):  # type: ignore[misc, valid-type]
                 and index >= merged
                 and _explicit_before(node.value, merged, index, key)
             ):
-                raise KeyProblem("duplicate_key", f"found duplicate key {key!r:.60}", key_node)
+                self._duplicate(key, key_node)
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
 
@@ -405,10 +415,13 @@ def load_front_matter(text: str) -> Any:
     return strict_load(text) if data is FALLBACK else data
 
 
-def strict_load(text: str) -> Any:
-    """Parse YAML text with :class:`StrictSafeLoader` (nesting bounded by ``check_nesting``)."""
+def strict_load(text: str, duplicates: list[tuple[str, int, int]] | None = None) -> Any:
+    """Parse YAML text with :class:`StrictSafeLoader` (nesting bounded by ``check_nesting``).
+    With a ``duplicates`` list, a duplicate key is recorded there (key, 0-based line, column)
+    and its last value kept, as PyYAML's own loaders do, instead of being an error."""
     check_nesting(text)
     loader = StrictSafeLoader(text)
+    loader.duplicates = duplicates
     try:
         return loader.get_single_data()
     finally:

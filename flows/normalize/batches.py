@@ -216,7 +216,10 @@ def process_file(
             return FileRead(path, size, mtime, sha, "same"), None
         if _CRASH_ON and _CRASH_ON in raw:
             os.kill(os.getpid(), signal.SIGSEGV)
-        doc = parse_document(path, raw, allow_empty=profile is not None)
+        doc = parse_document(
+            path, raw, allow_empty=profile is not None,
+            duplicate_keys=profile.duplicate_keys if profile is not None else "reject",
+        )  # fmt: skip
         if profile is not None and not isinstance(doc, Rejection):
             doc = profile.apply(doc)
         result = doc if isinstance(doc, Rejection) else normalize_document(doc)

@@ -545,6 +545,8 @@ def normalize_document(doc: FrontMatter) -> DocumentRows | Rejection:
     """Turn one parsed document into rows for every table, or reject it."""
     data = doc.data
     out = Collector(source=doc.raw)
+    for field_name, message in doc.notes:
+        out.warn(field_name, message)
     values = coerce_fields(data, ARTICLE_SCALARS, "", out)
     url = canonical_url(values["web_url"]) or canonical_url(values["original_url"])
     if url is None:

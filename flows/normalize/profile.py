@@ -18,6 +18,8 @@ document into the shape :func:`flows.normalize.document.normalize_document` read
   URL's host as its domain.
 - ``permalink`` (Jekyll's style or pattern), ``topic_separator``, ``fold_key_case`` (Hugo reads
   keys in any case), ``lang_key``/``default_lang`` (translations under ``/<lang>/``).
+- ``duplicate_keys``: ``reject`` (the default: kind ``duplicate_key``) or ``last`` (the last
+  value wins, with a warning, as Jekyll's YAML reader does).
 
 docs/profiles.md documents every setting. A ``newsflow.toml`` in a source folder may choose the
 profile and base URL (:func:`resolve_profile`); the flags win.
@@ -83,7 +85,7 @@ _ALLOWED = {
     "name", "version", "description", "keys", "url_keys", "derive_url", "permalink",
     "draft_key", "date_from_filename", "not_articles", "require_date", "site_name",
     "topic_separator", "fold_key_case", "lang_key", "default_lang", "date_from_url",
-    "content_dirs", "also_read",
+    "content_dirs", "also_read", "duplicate_keys",
 }  # fmt: skip
 _CONTRACT_TARGETS = {
     "title", "excerpt", "category", "type", "publishedDateTime", "topics", "images",
@@ -119,6 +121,7 @@ class Profile:
     content_dirs: tuple[str, ...] = ("content",)
     also_read: tuple[str, ...] = ()
     default_lang: str | None = None
+    duplicate_keys: str = "reject"
     base_url: str | None = None
     roots: tuple[str, ...] = ()
 
@@ -240,7 +243,7 @@ class Profile:
             stem = jekyll.group(4) if jekyll and self.date_from_filename else stem
             folders = rel.split("/")[:-1]
             mapped["title"] = folders[-1] if stem in ("index", "_index") and folders else stem
-        return FrontMatter(doc.path, doc.sha256, mapped, doc.body, doc.raw)
+        return FrontMatter(doc.path, doc.sha256, mapped, doc.body, doc.raw, doc.notes)
 
     def _url_date(self, data: dict[str, Any], rel: str) -> dt.date | None:
         """The date a URL key, or any URL-like key (``path = "2024/03/21/slug"``), or the
@@ -593,6 +596,9 @@ def profile_from(spec: Any, text: str) -> Profile:
     derive = spec.get("derive_url")
     if derive not in (None, "hugo", "jekyll"):
         raise ProfileError("derive_url must be 'hugo' or 'jekyll'")
+    duplicates = spec.get("duplicate_keys", "reject")
+    if duplicates not in ("reject", "last"):
+        raise ProfileError("duplicate_keys must be 'reject' or 'last'")
 
     def names(value: Any, what: str) -> tuple[str, ...]:
         if isinstance(value, str):
@@ -622,6 +628,7 @@ def profile_from(spec: Any, text: str) -> Profile:
         fold_key_case=bool(spec.get("fold_key_case", False)),
         lang_key=spec.get("lang_key"),
         default_lang=spec.get("default_lang"),
+        duplicate_keys=duplicates,
     )
 
 

@@ -452,5 +452,5 @@ def test_a_jekyll_blog_loads_with_its_profile_from_the_command_line(tmp_path: Pa
     )  # fmt: skip
     shown = run_cli("contract", "--profile", "jekyll", cwd=tmp_path)
     assert shown.returncode == 0
-    assert shown.stdout.startswith("# profile jekyll, recorded as contract version 4+jekyll@1:")
+    assert shown.stdout.startswith("# profile jekyll, recorded as contract version 4+jekyll@2:")
     assert 'derive_url = "jekyll"' in shown.stdout

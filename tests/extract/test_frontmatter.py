@@ -305,3 +305,24 @@ def test_blank_lines_before_the_front_matter_are_skipped_under_a_profile_only() 
     blank = parse_document("/s/d.md", b"\n\n  \n", allow_empty=True)
     assert isinstance(blank, Rejection)
     assert blank.kind == "empty_file"
+
+
+def test_a_repeated_key_keeps_its_last_value_only_when_asked() -> None:
+    """``duplicate_keys="last"`` (a profile's choice, as Jekyll reads YAML): the last value of a
+    repeated key, at any depth, with a note naming it and its line in the file; the default
+    rejects the file at the second key."""
+    raw = b"\n---\ntitle: A\nprovider:\n  name: P\n  name: Q\ntitle: B\n---\nbody\n"
+    rejected = parse_document("a.md", raw, allow_empty=True)
+    assert isinstance(rejected, Rejection)
+    assert (rejected.kind, rejected.line, rejected.col) == ("duplicate_key", 6, 3)
+    doc = parse_document("a.md", raw, allow_empty=True, duplicate_keys="last")
+    assert isinstance(doc, FrontMatter)
+    assert doc.data == {"title": "B", "provider": {"name": "Q"}}
+    assert doc.notes == (
+        ("name", "duplicate key 'name' at line 6: its last value is kept "
+                 "(profile: duplicate_keys = 'last')"),
+        ("title", "duplicate key 'title' at line 7: its last value is kept "
+                  "(profile: duplicate_keys = 'last')"),
+    )  # fmt: skip
+    broken = raw.replace(b"title: B", b"title: [B")  # another error still rejects
+    assert parse_document("a.md", broken, True, "last").kind == "yaml_syntax"

@@ -194,6 +194,7 @@ def test_the_ledger_version_names_the_profile_and_changes_with_its_file() -> Non
         ({"keys": {"webUrl2": ["x"]}}, "keys: not contract keys: webUrl2"),
         ({"derive_url": "gatsby"}, "derive_url must be 'hugo' or 'jekyll'"),
         ({"colour": 1}, "unknown profile setting(s): colour"),
+        ({"duplicate_keys": "first"}, "duplicate_keys must be 'reject' or 'last'"),
         ({"url_keys": 3}, "url_keys must be a key or a list of keys"),
     ],
 )

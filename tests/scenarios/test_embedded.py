@@ -207,7 +207,7 @@ def _flow_runs(pid: int) -> set[tuple[int, str]]:
     return found
 
 
-@pytest.mark.parametrize("moment", [(0.0, 0.5), (2.0, 4.0)], ids=["run-start", "run-stages"])
+@pytest.mark.parametrize("moment", [(0.0, 0.5), (1.5, 3.0)], ids=["run-start", "run-stages"])
 def test_kill_9_of_serve_ends_its_running_run_and_server(
     tmp_path: Path, moment: tuple[float, float]
 ) -> None:

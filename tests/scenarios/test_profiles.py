@@ -148,3 +148,39 @@ def test_real_world_sites_under_the_default_profile_behave_as_before(
     assert (summary.files_seen, summary.files_loaded, summary.files_ignored) == (seen, 0, ignored)
     found = query(settings.warehouse, "select kind, count(*) as n from etl.rejection group by 1")
     assert {r["kind"]: r["n"] for r in found} == kinds
+
+
+def test_a_jekyll_post_with_a_repeated_key_loads_its_last_value_with_a_warning(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """Jekyll's YAML reader keeps the last of two equal keys, so the jekyll profile does too
+    (duplicate_keys = "last"), warning with the key and its line; the default rejects."""
+    posts = tmp_path / "blog" / "_posts"
+    posts.mkdir(parents=True)
+    (posts / "2024-03-21-twice.md").write_text(
+        "---\nlayout: post\ntitle: First title\ntags: alpha beta\ntitle: Last title\n"
+        "tags: gamma\n---\nText.\n"
+    )
+    settings = make_settings(tmp_path / "blog", profile="jekyll", base_url="https://j.example.org")
+    summary = run_ingest(settings)
+    assert (summary.files_loaded, summary.files_rejected) == (1, 0)
+    wh = settings.warehouse
+    assert query(wh, "select title, canonical_url from article") == [
+        {"title": "Last title", "canonical_url": "https://j.example.org/2024/03/21/twice.html"}
+    ]
+    topics = query(wh, "select t.name from article_topic a join topic t using (topic_id)")
+    assert topics == [{"name": "gamma"}]
+    warnings = query(wh, "select field, message from etl.warning order by field")
+    assert warnings == [
+        {"field": "publishedDateTime", "message": "date without a time; midnight UTC assumed"},
+        {"field": "tags", "message": "duplicate key 'tags' at line 6: its last value is kept "
+                                     "(profile: duplicate_keys = 'last')"},
+        {"field": "title", "message": "duplicate key 'title' at line 5: its last value is kept "
+                                      "(profile: duplicate_keys = 'last')"},
+    ]  # fmt: skip
+
+    plain = make_settings(tmp_path / "blog", warehouse=tmp_path / "default.duckdb")
+    rejected = run_ingest(plain)
+    assert rejected.files_rejected == 1
+    reasons = query(plain.warehouse, "select kind, line, col from etl.rejection")
+    assert reasons == [{"kind": "duplicate_key", "line": 5, "col": 1}]
