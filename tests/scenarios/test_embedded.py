@@ -214,7 +214,7 @@ def test_kill_9_of_serve_ends_its_running_run_and_server(
     env = clean_env(tmp_path)
     write_corpus(tmp_path / "src", STAGE_DOCS, seed=18)
     proc = subprocess.Popen(
-        [str(BIN / "newsflow"), "serve", "--interval", str(INTERVAL), "--source", "src",
+        [str(BIN / "newsflow"), "serve", "--interval", "5", "--source", "src",
          "--warehouse", "w.duckdb"],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "serve.log").open("w"), start_new_session=True,
