@@ -54,6 +54,14 @@ def newsflow_run(
     )
 
 
+def failure(proc: subprocess.CompletedProcess) -> str:
+    """What a failed run said: newsflow's own lines and errors first (Prefect's exit-time
+    logging can bury them), then the end of the output."""
+    said = [line for line in (proc.stdout + proc.stderr).splitlines()
+            if line.startswith("newsflow") or "ERROR" in line or "Traceback" in line]  # fmt: skip
+    return "\n".join([*said[:20], "...", proc.stdout[-2000:], proc.stderr[-2000:]])
+
+
 def group_lines(output: str) -> list[str]:
     """The per-group lines, without their times (``... in 6.1 s``)."""
     return re.findall(r"^(loaded [\d,]+ of [\d,]+ files \(\d+%\)) in \d+\.\d s$", output, re.M)
@@ -64,7 +72,7 @@ def group_lines(output: str) -> list[str]:
 @pytest.mark.parametrize("path", sorted(PATHS))
 def test_run_on_a_terminal_shows_a_live_bar(corpus: Path, tmp_path: Path, path: str) -> None:
     proc = newsflow_run(corpus, tmp_path / "w.duckdb", *PATHS[path], terminal=True)
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, failure(proc)
     assert "files: 3000 seen = 2997 loaded" in proc.stdout
     # tqdm redraws the line with \r: parsed and loaded counts, the rate and the ETA.
     updates = [u for u in proc.stdout.split("\r") if " parsed, " in u]
@@ -75,7 +83,7 @@ def test_run_on_a_terminal_shows_a_live_bar(corpus: Path, tmp_path: Path, path: 
     assert group_lines(proc.stdout.replace("\r\n", "\n")) == []  # a bar, not lines
 
     quiet = newsflow_run(corpus, tmp_path / "q.duckdb", *PATHS[path], "--quiet", terminal=True)
-    assert quiet.returncode == 0, quiet.stdout[-3000:]
+    assert quiet.returncode == 0, failure(quiet)
     assert " parsed, " not in quiet.stdout
     assert group_lines(quiet.stdout.replace("\r\n", "\n")) == []
 
@@ -86,13 +94,13 @@ def test_run_without_a_terminal_logs_a_line_per_group(
     corpus: Path, tmp_path: Path, path: str
 ) -> None:
     proc = newsflow_run(corpus, tmp_path / "w.duckdb", *PATHS[path], terminal=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, failure(proc)
     assert group_lines(proc.stderr) == LINES
     assert "\r" not in proc.stderr  # no bar
     assert group_lines(proc.stdout) == []  # stdout keeps the summary alone
 
     quiet = newsflow_run(corpus, tmp_path / "q.duckdb", *PATHS[path], "--quiet", terminal=False)
-    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert quiet.returncode == 0, failure(quiet)
     assert group_lines(quiet.stderr) == []
     assert "\r" not in quiet.stderr
 
