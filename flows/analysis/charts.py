@@ -480,9 +480,10 @@ def plot_quality(frame: Any) -> Any:
     ):
         ax.text(
             bar.get_width() + 1, bar.get_y() + bar.get_height() / 2,
-            f"{quality:.1f}  (n={articles})", va="center", fontsize=8,
+            f"{quality:.1f}  (n={articles:,})", va="center", fontsize=8,
         )  # fmt: skip
     ax.set_xlim(0, 110)
+    ax.margins(y=0.01)  # no empty band above the first bar and below the last
     ax.set_xlabel("mean quality (0-100); n = articles")
     ax.set_title("Quality by provider")
     _tidy(ax)
