@@ -194,6 +194,19 @@ def test_kill_9_of_a_default_run_leaves_no_process_and_the_next_run_converges(
     assert _articles(tmp_path / "w.duckdb") == _articles(tmp_path / "clean.duckdb")
 
 
+def _reap(proc: subprocess.Popen) -> None:
+    """Reap ``proc``, killing it first if a check failed before the test killed it."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def _assert_gone(seen: set[tuple[int, str]]) -> None:
+    """No process seen below the killed one is still alive; any that is, by its command line."""
+    left = wait_gone(seen)
+    assert left == set(), [Path(f"/proc/{pid}/cmdline").read_bytes() for pid, _ in left]
+
+
 def _flow_runs(pid: int) -> set[tuple[int, str]]:
     """The processes below ``pid`` that run a flow run (the runner spawns them)."""
     found = set()
@@ -230,11 +243,8 @@ def test_kill_9_of_serve_ends_its_running_run_and_server(
         proc.kill()  # serve alone, as a crash would: not its process group
         proc.wait(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    left = wait_gone(seen)
-    assert left == set(), [Path(f"/proc/{pid}/cmdline").read_bytes() for pid, _ in left]
+        _reap(proc)
+    _assert_gone(seen)
 
 
 def test_kill_9_of_the_python_api_leaves_no_server(tmp_path: Path) -> None:
@@ -261,8 +271,5 @@ def test_kill_9_of_the_python_api_leaves_no_server(tmp_path: Path) -> None:
         proc.kill()
         proc.wait(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    left = wait_gone(seen)
-    assert left == set(), [Path(f"/proc/{pid}/cmdline").read_bytes() for pid, _ in left]
+        _reap(proc)
+    _assert_gone(seen)
