@@ -227,7 +227,6 @@ def ingest(
     """
     values = dict(locals())
     del values["lock_retries"]
-    die_with_serve()
     quiet_stage_tracebacks()
     settings = load_settings(**from_values(values))
     logger = get_run_logger()
